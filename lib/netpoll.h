@@ -1,0 +1,32 @@
+/*
+ * netpoll.h - I/O readiness for parked tasks and threads (Go's netpoller).
+ */
+#ifndef CSP_NETPOLL_H
+#define CSP_NETPOLL_H
+
+#include "internal.h"
+#include "waiter.h"
+
+struct netpoll_sel;
+
+/* Select support: descriptor cases of one select, registered while it is
+ * parked.  new() allocates (NULL: ENOMEM); arm() registers and re-checks
+ * readiness (called as the select becomes wakeable); disarm() unregisters;
+ * free() releases. */
+struct netpoll_sel *netpoll_sel_new(struct waiter *w, csp_case *cases, size_t n)
+    __attribute__((visibility("hidden")));
+void netpoll_sel_arm(struct netpoll_sel *s) __attribute__((visibility("hidden")));
+void netpoll_sel_disarm(struct netpoll_sel *s) __attribute__((visibility("hidden")));
+void netpoll_sel_free(struct netpoll_sel *s) __attribute__((visibility("hidden")));
+
+/* True if fd is ready for `events` right now (poll with zero timeout); a
+ * descriptor that is not open counts as ready with *err = EBADF. */
+bool netpoll_ready_now(int fd, int events, int *err) __attribute__((visibility("hidden")));
+
+/* Number of parties waiting for I/O (deadlock detection). */
+long netpoll_waiting(void) __attribute__((visibility("hidden")));
+/* Library threads it runs (0 or 1), and stopping them when unused. */
+int  netpoll_thread_count(void) __attribute__((visibility("hidden")));
+void netpoll_stop_if_idle(void) __attribute__((visibility("hidden")));
+
+#endif
