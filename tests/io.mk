@@ -1,0 +1,1 @@
+## tests/io.mk - netpoller, contexts, task dump.

@@ -1,0 +1,10 @@
+## tests/local.mk - the Check suites run by `make check`.
+## One suite per concept; stress suites are separate programs.  Each group
+## of suites has its own fragment.
+TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+TEST_LDADD = $(LDADD_CSP) $(CHECK_LIBS)
+EXTRA_DIST += tests/testutil.h
+
+include $(srcdir)/tests/chan.mk
+include $(srcdir)/tests/sync.mk
+include $(srcdir)/tests/io.mk

@@ -1,0 +1,1 @@
+## tests/sync.mk - sync primitives, tasks and scheduler, errors, deadlock.
