@@ -1,0 +1,1 @@
+## examples/io.mk - network and cancellation examples (echo, httpd, timeout).
