@@ -112,6 +112,7 @@ void *chan_get_timer(csp_chan *c) { return c->timer; }
 
 void chan_enqueue(csp_chan *c, struct wq_entry *e, bool send)
 {
+    CHAOS();
     wq_push(send ? &c->sendq : &c->recvq, e);
     /* seq_cst: the registration half of the Dekker pattern (ring.h). */
     atomic_fetch_add_explicit(send ? &c->nsend : &c->nrecv, 1, memory_order_seq_cst);
@@ -136,6 +137,7 @@ static void zero_fill(csp_chan *c, void *elem)
 static void finish(struct wq_entry *e, int err)
 {
     struct waiter *w = e->w;
+    CHAOS();
     w->err = err;
     atomic_store_explicit(&w->claim, W_FIRED + e->idx, memory_order_release);
     waiter_wake(w);
@@ -263,6 +265,7 @@ int chan_send_nowait(csp_chan *c, const void *elem)
     if (c->cap) {
         int r = ring_push(&c->ring, elem);
         if (r == RING_OK) {
+            CHAOS();
             if (atomic_load_explicit(&c->nrecv, memory_order_seq_cst))
                 pump(c);
             return CHAN_OK;
@@ -286,6 +289,7 @@ int chan_recv_nowait(csp_chan *c, void *elem)
     if (c->cap) {
         int r = ring_pop(&c->ring, elem);
         if (r == RING_OK) {
+            CHAOS();
             if (atomic_load_explicit(&c->nsend, memory_order_seq_cst))
                 pump(c);
             return CHAN_OK;
@@ -395,6 +399,7 @@ CSP_API int csp_close(csp_chan *c)
     atomic_store_explicit(&c->closed, 1, memory_order_seq_cst);
     if (c->cap)
         ring_close(&c->ring);
+    CHAOS();
     struct wq_entry *e;
     while ((e = c->recvq.head)) {
         chan_dequeue(c, e, false);

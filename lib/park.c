@@ -54,8 +54,10 @@ uint32_t waiter_park(struct waiter *w, int64_t deadline, int reason,
         atomic_store_explicit(&t->state, TASK_PARKING, memory_order_relaxed);
         t->wait_reason = (uint8_t)reason;
         t->park_since = sched_stamp();
+        CHAOS();
         if (unlock)
             unlock(arg);
+        CHAOS();
         if (deadline != CSP_FOREVER) {
             w->timer.when = deadline;
             w->timer.period = 0;
@@ -91,6 +93,7 @@ uint32_t waiter_park(struct waiter *w, int64_t deadline, int reason,
 
 void waiter_wake(struct waiter *w)
 {
+    CHAOS();
     struct task *t = w->task;
     if (t) {
         task_ready(t);

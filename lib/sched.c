@@ -290,6 +290,7 @@ static struct task *rq_steal(struct worker *w, struct worker *v, bool take_runne
 
 static struct task *steal_any(struct worker *w, bool take_runnext)
 {
+    CHAOS();
     unsigned n = rt.nworkers;
     unsigned start = csp_rand_n(n);
     for (unsigned i = 0; i < n; i++) {
@@ -392,6 +393,7 @@ static void enqueue(struct task *t, bool from_ready)
 
 void task_ready(struct task *t)
 {
+    CHAOS();
     uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
     for (;;) {
         if (s == TASK_PARKING) {
@@ -479,6 +481,7 @@ again:
     atomic_store_explicit(&t->state, TASK_RUNNING, memory_order_relaxed);
     switch_to_task(w, t);
     w->current = NULL;
+    CHAOS();
     switch (atomic_load_explicit(&t->state, memory_order_relaxed)) {
     case TASK_PARKING: {
         task_check_stack(t);

@@ -247,6 +247,7 @@ CSP_API int csp_select(csp_case *cases, size_t n, int64_t deadline)
         s.entries[i] = (struct wq_entry){ .w = &w, .elem = k->elem, .idx = i };
         chan_enqueue(k->chan, &s.entries[i], k->op == CSP_OP_SEND);
     }
+    CHAOS();
     rc = poll_all(&s, true, &w);
     if (rc >= 0) {
         unregister_all(&s);

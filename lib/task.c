@@ -56,7 +56,7 @@ static struct stack_chunk *cur;      /* the chunk we carve from            */
 static struct task *free_list;       /* global free slots of the current size */
 static size_t pool_slot_size;
 static int pool_guard;
-static size_t page_size;
+static _Atomic size_t page_size;
 
 /* Worker-local cache of free slots; only workers enable it (plain threads
  * may exit at any time and would strand their cache). */
@@ -66,9 +66,12 @@ static TLS_IE size_t tls_cache_slot;
 
 static size_t pagesz(void)
 {
-    if (!page_size)
-        page_size = (size_t)sysconf(_SC_PAGESIZE);
-    return page_size;
+    size_t p = atomic_load_explicit(&page_size, memory_order_relaxed);
+    if (unlikely(!p)) {
+        p = (size_t)sysconf(_SC_PAGESIZE);
+        atomic_store_explicit(&page_size, p, memory_order_relaxed);
+    }
+    return p;
 }
 
 static struct task *record_of(char *slot_lo, size_t slot_size)

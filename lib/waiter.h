@@ -88,6 +88,7 @@ void waiter_init(struct waiter *w) __attribute__((visibility("hidden")));
  * sees the winner's decision. */
 static inline bool waiter_claim(struct waiter *w, uint32_t to)
 {
+    CHAOS();
     for (;;) {
         uint32_t s = W_WAITING;
         if (atomic_compare_exchange_strong_explicit(&w->claim, &s, to, memory_order_acq_rel,
