@@ -257,6 +257,99 @@ int  csp_rwlock_wrlock(csp_rwlock *l);
 int  csp_rwlock_trywrlock(csp_rwlock *l);
 int  csp_rwlock_wrunlock(csp_rwlock *l);
 
+/* ---- Typed channels ---- */
+/*
+ * CSP_CHAN_TYPE(name, T) declares a channel type whose element type the
+ * compiler checks: `name *` is a csp_chan underneath (no extra memory, no
+ * extra call: every function below is a static inline one-liner over the
+ * untyped API above).  Use it at file scope, followed by a semicolon:
+ *
+ *     CSP_CHAN_TYPE(int_chan, int);
+ *
+ *     int_chan *c = int_chan_make(8);       // chan int, cap 8
+ *     int_chan_send(c, 42);                 // c <- 42
+ *     int v; int_chan_recv(c, &v);          // v := <-c
+ *     int_chan_send(c, "x");                // compile error
+ *
+ * declares the incomplete type `name` and, for a value type T:
+ *
+ *     name     *name_make(size_t cap);                 NULL + errno
+ *     name     *name_retain(name *c);
+ *     void      name_release(name *c);
+ *     int       name_send(name *c, T v);
+ *     int       name_recv(name *c, T *v);
+ *     int       name_try_send(name *c, T v);
+ *     int       name_try_recv(name *c, T *v);
+ *     int       name_send_until(name *c, T v, int64_t deadline);
+ *     int       name_recv_until(name *c, T *v, int64_t deadline);
+ *     int       name_close(name *c);
+ *     size_t    name_len(const name *c);
+ *     size_t    name_cap(const name *c);
+ *     csp_chan *name_chan(name *c);                    the untyped channel
+ *     name     *name_from(csp_chan *c);                NULL unless the
+ *                                                      element size is sizeof(T)
+ *     csp_case  name_case_recv(name *c, T *v);         for csp_select
+ *     csp_case  name_case_send(name *c, const T *v);   for csp_select
+ *
+ * Return values and errors are those of the untyped functions.  T must be
+ * a type name that `T v;` and `T *p;` accept (use a typedef for arrays and
+ * function pointers).
+ */
+#if defined(__GNUC__) && !defined(CSP_NO_ATTRIBUTES)
+#define CSP_TYPED_FN_ static inline __attribute__((unused))
+#else
+#define CSP_TYPED_FN_ static inline
+#endif
+#define CSP_CHAN_TYPE(name, T)                                                 \
+    typedef struct name name;                                                  \
+    CSP_TYPED_FN_ name *name##_make(size_t cap)                                \
+    { return (name *)csp_chan_make(sizeof(T), cap); }                          \
+    CSP_TYPED_FN_ csp_chan *name##_chan(name *c) { return (csp_chan *)c; }     \
+    CSP_TYPED_FN_ name *name##_from(csp_chan *c)                               \
+    { return c && csp_chan_elem_size(c) == sizeof(T) ? (name *)c : NULL; }     \
+    CSP_TYPED_FN_ name *name##_retain(name *c)                                 \
+    { return (name *)csp_chan_retain((csp_chan *)c); }                         \
+    CSP_TYPED_FN_ void name##_release(name *c)                                 \
+    { csp_chan_release((csp_chan *)c); }                                       \
+    CSP_TYPED_FN_ int name##_send(name *c, T v)                                \
+    { return csp_send((csp_chan *)c, &v); }                                    \
+    CSP_TYPED_FN_ int name##_recv(name *c, T *v)                               \
+    { return csp_recv((csp_chan *)c, v); }                                     \
+    CSP_TYPED_FN_ int name##_try_send(name *c, T v)                            \
+    { return csp_try_send((csp_chan *)c, &v); }                                \
+    CSP_TYPED_FN_ int name##_try_recv(name *c, T *v)                           \
+    { return csp_try_recv((csp_chan *)c, v); }                                 \
+    CSP_TYPED_FN_ int name##_send_until(name *c, T v, int64_t deadline)        \
+    { return csp_send_until((csp_chan *)c, &v, deadline); }                    \
+    CSP_TYPED_FN_ int name##_recv_until(name *c, T *v, int64_t deadline)       \
+    { return csp_recv_until((csp_chan *)c, v, deadline); }                     \
+    CSP_TYPED_FN_ int name##_close(name *c)                                    \
+    { return csp_close((csp_chan *)c); }                                       \
+    CSP_TYPED_FN_ size_t name##_len(const name *c)                             \
+    { return csp_chan_len((const csp_chan *)c); }                              \
+    CSP_TYPED_FN_ size_t name##_cap(const name *c)                             \
+    { return csp_chan_cap((const csp_chan *)c); }                              \
+    CSP_TYPED_FN_ csp_case name##_case_recv(name *c, T *v)                     \
+    { return CSP_RECV((csp_chan *)c, v); }                                     \
+    CSP_TYPED_FN_ csp_case name##_case_send(name *c, const T *v)               \
+    { return CSP_SEND((csp_chan *)c, v); }                                     \
+    struct name /* the caller's semicolon ends this declaration */
+
+/*
+ * Go's `for v := range ch`: receives into the lvalue v until the channel
+ * is closed and drained (or a receive fails), running the body for each
+ * value.  `break` leaves the loop as in Go.
+ *
+ *     int v;
+ *     CSP_RANGE(ch, v)              // ch is a csp_chan * of int
+ *         printf("%d\n", v);
+ *
+ * CSP_RANGE_OF(name, ch, v) is the checked form for a CSP_CHAN_TYPE
+ * channel: v must be a T.
+ */
+#define CSP_RANGE(ch, v) for (; csp_recv((ch), &(v)) == 0;)
+#define CSP_RANGE_OF(name, ch, v) for (; name##_recv((ch), &(v)) == 0;)
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,3 +8,4 @@ EXTRA_DIST += tests/testutil.h
 include $(srcdir)/tests/chan.mk
 include $(srcdir)/tests/sync.mk
 include $(srcdir)/tests/io.mk
+include $(srcdir)/tests/docs.mk
