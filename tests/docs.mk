@@ -31,3 +31,7 @@ tests_check_typed_LDADD = $(TEST_LDADD)
 
 TESTS += tests/check_typed_fail.sh tests/check_header.sh
 EXTRA_DIST += tests/check_typed_fail.sh tests/check_header.sh tests/typed_fail.c
+
+# Every example, run with its output checked.
+TESTS += tests/check_examples.sh
+EXTRA_DIST += tests/check_examples.sh
