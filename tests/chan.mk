@@ -2,8 +2,8 @@
 ## stress_chan scales its iteration counts by $CSP_STRESS_SCALE (default 1)
 ## for soak runs, e.g. `CSP_STRESS_SCALE=50 tests/stress_chan`.
 if HAVE_CHECK
-check_PROGRAMS += tests/check_chan tests/check_select
-TESTS += tests/check_chan tests/check_select
+check_PROGRAMS += tests/check_chan tests/check_select tests/check_timer
+TESTS += tests/check_chan tests/check_select tests/check_timer
 endif
 tests_check_chan_SOURCES = tests/check_chan.c tests/testutil.h
 tests_check_chan_CFLAGS = $(TEST_CFLAGS)
@@ -11,3 +11,6 @@ tests_check_chan_LDADD = $(TEST_LDADD)
 tests_check_select_SOURCES = tests/check_select.c tests/testutil.h
 tests_check_select_CFLAGS = $(TEST_CFLAGS)
 tests_check_select_LDADD = $(TEST_LDADD)
+tests_check_timer_SOURCES = tests/check_timer.c tests/testutil.h
+tests_check_timer_CFLAGS = $(TEST_CFLAGS)
+tests_check_timer_LDADD = $(TEST_LDADD)
