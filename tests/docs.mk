@@ -35,3 +35,7 @@ EXTRA_DIST += tests/check_typed_fail.sh tests/check_header.sh tests/typed_fail.c
 # Every example, run with its output checked.
 TESTS += tests/check_examples.sh
 EXTRA_DIST += tests/check_examples.sh
+
+# The manual: lint-clean, complete, every function documented.
+TESTS += tests/check_man.sh
+EXTRA_DIST += tests/check_man.sh
