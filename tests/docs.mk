@@ -8,6 +8,8 @@ tests/docs-env.sh: Makefile
 	  echo "CC='$(CC)'"; \
 	  echo "MAKE='$(MAKE)'"; \
 	  echo "PKG_CONFIG='$(PKG_CONFIG)'"; \
+	  echo "CFLAGS='$(CFLAGS)'"; \
+	  echo "LDFLAGS='$(LDFLAGS)'"; \
 	  echo "EXEEXT='$(EXEEXT)'"; \
 	  echo "prefix='$(prefix)'"; \
 	  echo "libdir='$(libdir)'"; \
@@ -39,3 +41,8 @@ EXTRA_DIST += tests/check_examples.sh
 # The manual: lint-clean, complete, every function documented.
 TESTS += tests/check_man.sh
 EXTRA_DIST += tests/check_man.sh
+
+# make install into a DESTDIR, then build and run an example against it
+# with pkg-config alone.
+TESTS += tests/check_install.sh
+EXTRA_DIST += tests/check_install.sh
