@@ -648,13 +648,16 @@ static void *worker_main(void *arg)
 
 /* ---- deadlock detection ------------------------------------------------- */
 
-/* Linux: every thread of the process must be ours or the waiting caller. */
-static bool only_our_threads(void)
+/* Linux: every thread of the process must be ours or the waiting caller.
+ * Threads that existed before main (a sanitizer's runtime thread, an
+ * emulator's helper thread under qemu-user) are the environment's and are
+ * discounted: they were there before any user code could make them. */
+static long proc_threads(void)
 {
 #ifdef __linux__
     FILE *f = fopen("/proc/self/status", "re");
     if (!f)
-        return true;
+        return -1;
     char line[256];
     long n = -1;
     while (fgets(line, sizeof line, f)) {
@@ -664,16 +667,32 @@ static bool only_our_threads(void)
         }
     }
     fclose(f);
+    return n;
+#else
+    return -1;
+#endif
+}
+
+static long env_threads;
+
+__attribute__((constructor)) static void count_env_threads(void)
+{
+    long n = proc_threads();
+    env_threads = n > 1 ? n - 1 : 0;
+}
+
+static bool only_our_threads(void)
+{
+    long n = proc_threads();
     if (n < 0)
-        return true;
-    long ours = (long)rt.nworkers + timer_thread_count() + netpoll_thread_count() + 1;
+        return true;    /* cannot count: the other conditions suffice */
+    long ours = (long)rt.nworkers + timer_thread_count() + netpoll_thread_count() + 1 +
+                env_threads;
 #ifdef CSP_TSAN
-    ours += 1;     /* TSan's background thread */
+    if (env_threads == 0)
+        ours += 1;     /* TSan's background thread, if it starts late */
 #endif
     return n <= ours;
-#else
-    return true;
-#endif
 }
 
 void sched_check_deadlock(void)
