@@ -2,8 +2,10 @@
 ## stress_chan scales its iteration counts by $CSP_STRESS_SCALE (default 1)
 ## for soak runs, e.g. `CSP_STRESS_SCALE=50 tests/stress_chan`.
 if HAVE_CHECK
-check_PROGRAMS += tests/check_chan tests/check_select tests/check_timer
-TESTS += tests/check_chan tests/check_select tests/check_timer
+check_PROGRAMS += tests/check_chan tests/check_select tests/check_timer \
+	tests/check_goport_chan
+TESTS += tests/check_chan tests/check_select tests/check_timer \
+	tests/check_goport_chan
 endif
 tests_check_chan_SOURCES = tests/check_chan.c tests/testutil.h
 tests_check_chan_CFLAGS = $(TEST_CFLAGS)
@@ -14,3 +16,6 @@ tests_check_select_LDADD = $(TEST_LDADD)
 tests_check_timer_SOURCES = tests/check_timer.c tests/testutil.h
 tests_check_timer_CFLAGS = $(TEST_CFLAGS)
 tests_check_timer_LDADD = $(TEST_LDADD)
+tests_check_goport_chan_SOURCES = tests/check_goport_chan.c tests/testutil.h
+tests_check_goport_chan_CFLAGS = $(TEST_CFLAGS)
+tests_check_goport_chan_LDADD = $(TEST_LDADD)

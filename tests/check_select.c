@@ -19,6 +19,13 @@
 #include <stdint.h>
 #include <string.h>
 
+/* A passing Check assertion reports its location through a pipe under a
+ * global lock (a system call and a lock each time).  In hot loops and in
+ * concurrent code that would slow the test down and add synchronisation
+ * that hides races from ThreadSanitizer, so passing assertions do nothing
+ * here; failing ones still report and end the test. */
+#define _mark_point(file, line) ((void)0)
+
 #define MS(x) ((int64_t)(x) * 1000000)
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -745,12 +752,12 @@ static void pair_partner_fn(void *p)
 }
 
 /* A parked select offered two cases on one channel by one arriving
- * partner does not always pick the same one: over 200 rounds each case
+ * partner does not always pick the same one: over 120 rounds each case
  * gets at least 10 % (for two receive cases and for two send cases). */
 static void parked_pair_body(void *arg)
 {
     (void)arg;
-    enum { N = 200 };
+    enum { N = 120 };
     for (int send = 0; send < 2; send++)
         for (int thread = 0; thread < 2; thread++) {
             struct pair_partner pp = { csp_chan_make(sizeof(int), 0), csp_chan_make(0, 0), N,
