@@ -1037,6 +1037,55 @@ START_TEST(test_run_waits_for_all)
 }
 END_TEST
 
+/* ---- a woken task does not wait behind a task that keeps running --------------- */
+
+struct wake_idle {
+    csp_chan *c;
+    atomic_int ran;
+    int64_t waited;
+};
+
+static void wi_consumer(void *arg)
+{
+    struct wake_idle *w = arg;
+    REQUIRE_EQ(csp_recv(w->c, NULL), 0);
+    atomic_store(&w->ran, 1);
+}
+
+static void wi_producer(void *arg)
+{
+    struct wake_idle *w = arg;
+    busy_ns(5 * MS);        /* the other worker has gone idle by now */
+    int64_t t0 = csp_now();
+    REQUIRE_EQ(csp_send(w->c, NULL), 0);    /* readies the consumer */
+    while (!atomic_load(&w->ran) && csp_now() - t0 < 3000 * MS)
+        ;                   /* CPU-bound, never parks */
+    w->waited = csp_now() - t0;
+}
+
+static void wake_idle_main(void *arg)
+{
+    struct wake_idle *w = arg;
+    w->c = csp_chan_make(0, 0);
+    REQUIRE_EQ(csp_go(wi_consumer, w), 0);
+    csp_sleep(10 * MS);     /* the consumer parks */
+    REQUIRE_EQ(csp_go(wi_producer, w), 0);
+}
+
+/* A task woken by a task that then runs on without parking is run by the
+ * other, idle worker (within 3 s; it takes microseconds): work made
+ * runnable is never stranded behind a busy worker while another sleeps. */
+START_TEST(test_woken_task_runs_on_idle_worker)
+{
+    static struct wake_idle w;
+    start_cfg(2, 0, 0);
+    RUN_MAIN(wake_idle_main, &w);
+    REQUIRE_MSG(w.waited < 3000 * MS, "woken task did not run for %lld ms while a worker idled",
+                (long long)(w.waited / MS));
+    csp_chan_release(w.c);
+}
+END_TEST
+
 /* ---- the suite --------------------------------------------------------------------- */
 
 static Suite *task_suite(void)
@@ -1054,6 +1103,7 @@ static Suite *task_suite(void)
     tcase_add_test(tc, test_guard_pages_run);
     tcase_add_loop_test(tc, test_stack_overflow, 0, 2);
     tcase_add_test(tc, test_run_waits_for_all);
+    tcase_add_test(tc, test_woken_task_runs_on_idle_worker);
     suite_add_tcase(s, tc);
 
     TCase *big = tcase_create("scale");
