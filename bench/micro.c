@@ -1,9 +1,11 @@
 /*
  * micro.c - micro-benchmarks that explain the workloads of csp_bench.
  *
- * Usage: micro [--quick] [NAME ...]     (default: all)
+ * Usage: micro [--quick] [--workers=N] [NAME ...]     (default: all)
  *   Same output line as csp_bench:  NAME ns_per_op=<float> ops=<int> wall_s=<float>
- *   CSP_BENCH_SCALE=<factor> scales the iteration counts, --quick is tiny.
+ *   CSP_BENCH_SCALE=<factor> scales the iteration counts, --quick is tiny;
+ *   --workers=N sets the pool of the runs that use the default (all but
+ *   ctx_switch and spawn_exit, which use one worker, and wake_remote*).
  *
  *   ctx_switch          two tasks csp_yield to each other on one worker
  *                       (workers=1); per yield = one task->task switch
@@ -38,6 +40,7 @@
 #include <string.h>
 
 static double scale = 1.0;
+static unsigned workers_opt;       /* --workers=N: for the default-pool runs */
 
 #define CHECK(cond, ...)                                                    \
     do {                                                                    \
@@ -77,8 +80,11 @@ static void go(void (*fn)(void *), void *arg)
     CHECK(err == 0, "csp_go: %s", strerror(err));
 }
 
+/* workers 0: the library default, or --workers=N. */
 static void run(unsigned workers, void (*main_fn)(void *), void *arg)
 {
+    if (!workers)
+        workers = workers_opt;
     if (workers) {
         csp_config cfg = { .workers = workers };
         OK(csp_start(&cfg));
@@ -199,6 +205,21 @@ struct sel {
     int k;
 };
 
+/* Out of line so that `make bench-instr` can count this loop alone
+ * (callgrind --toggle-collect), without the filling of the channels. */
+__attribute__((noinline)) static int64_t select_loop(csp_case *cases, int k, long n, long *hits,
+                                                     const int64_t *v)
+{
+    int64_t sum = 0;
+    for (long i = 0; i < n; i++) {
+        int r = csp_select(cases, (size_t)k, CSP_FOREVER);
+        CHECK(r >= 0 && r < k, "select returned %d", r);
+        hits[r]++;
+        sum += *v;
+    }
+    return sum;
+}
+
 static void select_main(void *arg)
 {
     struct sel *s = arg;
@@ -214,14 +235,8 @@ static void select_main(void *arg)
         cases[i] = CSP_RECV(chs[i], &v);
     }
     long hits[8] = { 0 };
-    int64_t sum = 0;
     int64_t start = csp_now();
-    for (long i = 0; i < n; i++) {
-        int r = csp_select(cases, (size_t)s->k, CSP_FOREVER);
-        CHECK(r >= 0 && r < s->k, "select returned %d", r);
-        hits[r]++;
-        sum += v;
-    }
+    int64_t sum = select_loop(cases, s->k, n, hits, &v);
     s->c.ns = csp_now() - start;
     /* Each channel yields its values in order: check the sum. */
     int64_t want = 0;
@@ -320,13 +335,16 @@ static void wake_waker(void *arg)
     for (long i = 0; i < w->c.n; i++) {
         if (w->mode == WAKE_REMOTE_IDLE)
             OK(csp_sleep(1000000));   /* every worker has gone to sleep */
-        /* The sleeper must be parked in csp_recv before we send: it
-         * finished the previous round (seen == i); give it 5 us to get
+        /* The sleeper must be parked in csp_recv before we send.  With
+         * the hand-off it is (it parked before we were resumed); else it
+         * finished the previous round (seen == i): give it 5 us to get
          * back into csp_recv and park. */
         int64_t t0 = csp_now();
-        while (csp_now() - t0 < 5000)
-            ;
-        t0 = csp_now();
+        if (w->mode != WAKE_HANDOFF) {
+            while (csp_now() - t0 < 5000)
+                ;
+            t0 = csp_now();
+        }
         OK(csp_send(w->ch, &t0));
         if (w->mode == WAKE_HANDOFF) {
             int64_t x;
@@ -378,7 +396,8 @@ static void m_wake(int mode, long n, const char *name)
     w.mode = mode;
     w.lat = calloc((size_t)w.c.n, sizeof *w.lat);
     CHECK(w.lat != NULL, "out of memory");
-    run(2, wake_main, &w);     /* two workers, even on one CPU */
+    /* Two workers (even on one CPU) for the remote kinds. */
+    run(mode == WAKE_HANDOFF ? 0 : 2, wake_main, &w);
     CHECK(atomic_load(&w.seen) == w.c.n, "wake: %ld of %ld", atomic_load(&w.seen), w.c.n);
     int64_t sum = 0;
     for (long i = 0; i < w.c.n; i++) {
@@ -461,8 +480,10 @@ int main(int argc, char **argv)
     for (; first < argc && argv[first][0] == '-'; first++) {
         if (strcmp(argv[first], "--quick") == 0)
             scale = 0.001;
+        else if (strncmp(argv[first], "--workers=", 10) == 0)
+            workers_opt = (unsigned)strtoul(argv[first] + 10, NULL, 10);
         else {
-            fprintf(stderr, "usage: micro [--quick] [NAME ...]\n");
+            fprintf(stderr, "usage: micro [--quick] [--workers=N] [NAME ...]\n");
             return 2;
         }
     }
