@@ -83,7 +83,8 @@ struct worker {
 
 static struct runtime {
     _Atomic int running;           /* workers exist                       */
-    unsigned nworkers;
+    unsigned nworkers;             /* workers' view (set before they start) */
+    _Atomic unsigned nworkers_a;   /* the same, for other threads' checks  */
     size_t stack_size;
     int guard;
     struct worker *workers;
@@ -482,7 +483,9 @@ again:
     switch_to_task(w, t);
     w->current = NULL;
     CHAOS();
-    switch (atomic_load_explicit(&t->state, memory_order_relaxed)) {
+    /* acquire: a waker that already moved PARKING to WOKEN wrote into the
+     * task's buffers first (its CAS is a release). */
+    switch (atomic_load_explicit(&t->state, memory_order_acquire)) {
     case TASK_PARKING: {
         task_check_stack(t);
         atomic_fetch_add_explicit(&rt.nparked, 1, memory_order_relaxed);
@@ -498,9 +501,7 @@ again:
         goto again;
     }
     case TASK_WOKEN:
-        /* Woken before we even looked; acquire pairs with the waker's
-         * release CAS (it may have written into the task's buffers). */
-        atomic_thread_fence(memory_order_acquire);
+        /* Woken before we even looked (the load above was acquire). */
         task_check_stack(t);
         goto again;
     case TASK_RUNNABLE:        /* csp_yield */
@@ -686,7 +687,7 @@ static bool only_our_threads(void)
     long n = proc_threads();
     if (n < 0)
         return true;    /* cannot count: the other conditions suffice */
-    long ours = (long)rt.nworkers + timer_thread_count() + netpoll_thread_count() + 1 +
+    long ours = (long)atomic_load(&rt.nworkers_a) + timer_thread_count() + netpoll_thread_count() + 1 +
                 env_threads;
 #ifdef CSP_TSAN
     if (env_threads == 0)
@@ -700,7 +701,8 @@ void sched_check_deadlock(void)
     if (!atomic_load_explicit(&rt.waiting, memory_order_acquire) ||
         atomic_load_explicit(&rt.deadlock, memory_order_relaxed))
         return;
-    if (atomic_load_explicit(&rt.nidle, memory_order_seq_cst) != rt.nworkers)
+    unsigned nw = atomic_load_explicit(&rt.nworkers_a, memory_order_seq_cst);
+    if (nw == 0 || atomic_load_explicit(&rt.nidle, memory_order_seq_cst) != nw)
         return;
     int64_t live = atomic_load_explicit(&rt.ntasks, memory_order_seq_cst);
     if (live <= 0 || atomic_load_explicit(&rt.nparked, memory_order_seq_cst) != live)
@@ -711,7 +713,7 @@ void sched_check_deadlock(void)
      * to wake a task has finished (and changed the counters) by now. */
     if (netpoll_waiting() > 0 || timers_pending() || !only_our_threads())
         return;
-    if (atomic_load_explicit(&rt.nidle, memory_order_seq_cst) != rt.nworkers ||
+    if (atomic_load_explicit(&rt.nidle, memory_order_seq_cst) != nw ||
         atomic_load_explicit(&rt.ntasks, memory_order_seq_cst) != live ||
         atomic_load_explicit(&rt.nparked, memory_order_seq_cst) != live ||
         atomic_load_explicit(&rt.foreign, memory_order_seq_cst))
@@ -747,6 +749,7 @@ static int start_locked(const csp_config *cfg)
     memset(ws, 0, n * sizeof *ws);
     rt.workers = ws;
     rt.nworkers = n;
+    atomic_store(&rt.nworkers_a, n);
     rt.stack_size = stack;
     rt.guard = guard;
     atomic_store(&rt.stopping, false);
@@ -781,6 +784,9 @@ static int start_locked(const csp_config *cfg)
 
 CSP_API int csp_start(const csp_config *cfg)
 {
+    /* Checked before the lock too: csp_run holds rt_mu while it waits. */
+    if (atomic_load_explicit(&rt.running, memory_order_acquire))
+        return EBUSY;
     pthread_mutex_lock(&rt_mu);
     int err = atomic_load(&rt.running) ? EBUSY : start_locked(cfg);
     pthread_mutex_unlock(&rt_mu);
@@ -856,9 +862,9 @@ static void stop_locked(void)
             nanosleep(&ts, NULL);
         }
     }
+    atomic_store(&rt.nworkers_a, 0);
     free(rt.workers);
     rt.workers = NULL;
-    rt.nworkers = 0;
     atomic_store(&rt.foreign, false);
     atomic_store(&rt.deadlock, false);
     atomic_store_explicit(&rt.running, 0, memory_order_release);

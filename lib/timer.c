@@ -43,6 +43,10 @@ CSP_API int64_t csp_deadline(int64_t ns)
     int64_t now = csp_now();
     if (ns > 0 && now > INT64_MAX - ns)
         return INT64_MAX;
+    /* A negative span is a deadline in the past; never let it wrap to
+     * CSP_FOREVER or CSP_NOWAIT. */
+    if (ns < 0 && now + ns <= 0)
+        return 1;
     return now + ns;
 }
 
