@@ -939,6 +939,14 @@ START_TEST(test_bad_args)
     ck_assert_int_eq(csp_send(z, NULL), 0);
     ck_assert_int_eq(csp_recv(z, NULL), 0);
     csp_chan_release(z);
+    /* Sizes out of range: NULL with errno EINVAL or ENOMEM, no crash. */
+    const size_t bad[][2] = { { SIZE_MAX, 0 }, { SIZE_MAX, 1 }, { 8, SIZE_MAX },
+                              { SIZE_MAX / 2, 4 } };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        errno = 0;
+        ck_assert_ptr_null(csp_chan_make(bad[i][0], bad[i][1]));
+        ck_assert(errno == EINVAL || errno == ENOMEM);
+    }
 }
 END_TEST
 

@@ -1244,7 +1244,7 @@ static void select3_main(void *arg)
         csp_case a[] = { CSP_RECV(closedch, &r) };
         ck_assert_int_eq(csp_select(a, 1, CSP_NOWAIT), 0);
         ck_assert_int_eq(a[0].err, EPIPE);
-        csp_case b[] = { CSP_RECV(closedch, NULL) };
+        csp_case b[] = { CSP_RECV(closedch, &r) };
         ck_assert_int_eq(csp_select(b, 1, CSP_NOWAIT), 0);
         csp_case c[] = { CSP_SEND(closedch, &x) };
         ck_assert_int_eq(csp_select(c, 1, CSP_FOREVER), 0);

@@ -949,9 +949,10 @@ static void many_cases_body(void *arg)
     long cnt[12] = { 0 };
     for (int i = 0; i < T; i++) {
         csp_case big[24];
+        long sink[12];
         for (int k = 0; k < 12; k++) {
             big[2 * k] = CSP_RECV(full[k], NULL);
-            big[2 * k + 1] = CSP_RECV(c[2 * k], NULL);   /* unbuffered, idle */
+            big[2 * k + 1] = CSP_RECV(c[2 * k], &sink[k]);   /* unbuffered, idle */
         }
         int k = csp_select(big, 24, i % 2 ? CSP_NOWAIT : CSP_FOREVER);
         ck_assert_int_ge(k, 0);

@@ -671,7 +671,7 @@ static void deadline_race_body(void *arg)
         struct race_side b = { c, N, 0, (mode >> 1) & 1, 23, oks[1], sync };
         struct group g = { 0 };
         group_go(&g, (mode >> 2) & 1, race_side_fn, &a);
-        group_go(&g, 0, race_side_fn, &b);
+        group_go(&g, ((mode >> 1) ^ (mode >> 2)) & 1, race_side_fn, &b);
         group_wait(&g);
         for (int i = 0; i < N; i++) {
             ck_assert_msg(oks[0][i] == oks[1][i], "mode %d round %d: send %s, receive %s", mode,
