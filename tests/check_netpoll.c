@@ -23,6 +23,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* A passing Check assertion reports its location through a pipe under a
+ * global lock: a system call per assertion in hot loops, and added
+ * synchronisation that would hide races from ThreadSanitizer.  Passing
+ * assertions do nothing here; failing ones still report and end the test. */
+#define _mark_point(file, line) ((void)0)
+
 #define MS(x) ((int64_t)(x) * 1000000)
 #define SEC(x) ((int64_t)(x) * 1000000000)
 
