@@ -554,16 +554,22 @@ START_TEST(test_retain_release)
 }
 END_TEST
 
+/* Reachable (not leaked) after the deadlock report abandons the task. */
+static csp_ctx *stuck_ctx;
+static csp_chan *stuck_chan;
+
 static void stuck_main(void *arg)
 {
     int mode = *(int *)arg;
     csp_ctx *c = csp_ctx_with_timeout(csp_ctx_background(), SEC(3600));
-    if (mode == 0)
+    if (mode == 0) {
         csp_ctx_cancel(c);
-    else
+        stuck_ctx = c;
+    } else {
         csp_ctx_release(c);
-    csp_chan *never = csp_chan_make(0, 0);
-    csp_recv(never, NULL);              /* nothing can wake us */
+    }
+    stuck_chan = csp_chan_make(0, 0);
+    csp_recv(stuck_chan, NULL);         /* nothing can wake us */
 }
 
 static void timeout_wait_main(void *arg)
@@ -583,6 +589,9 @@ START_TEST(test_cancel_stops_timer)
         int64_t t0 = csp_now();
         ck_assert_int_eq(csp_run(stuck_main, &mode), EDEADLK);
         ck_assert_int_lt(csp_now() - t0, SEC(20));
+        csp_ctx_release(stuck_ctx);
+        stuck_ctx = NULL;
+        csp_chan_release(stuck_chan);
     }
     RUN_MAIN(timeout_wait_main, NULL);
 }

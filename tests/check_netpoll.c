@@ -686,6 +686,7 @@ struct edge_env {
     int iters;
     _Atomic int armed;
     _Atomic int fail;
+    char why[128];
 };
 
 static void *edge_peer(void *arg)
@@ -720,28 +721,35 @@ static void edge_run(struct edge_env *e)
     for (int i = 1; i <= e->iters; i++) {
         int64_t dl = csp_deadline(SEC(10));
         char c = 0;
-        bool ok;
+        ssize_t r = 0;
+        int w = 0;
         if (e->mode == EDGE_WRITE) {
             /* Fill the buffer, then park in a write the peer unblocks. */
             while (csp_write(e->sv[0], fill, sizeof fill, CSP_NOWAIT) > 0)
                 ;
             atomic_store_explicit(&e->armed, i, memory_order_release);
-            ok = csp_write(e->sv[0], fill, 1, dl) == 1;
+            r = csp_write(e->sv[0], fill, 1, dl);
+            c = (char)i;
         } else {
             atomic_store_explicit(&e->armed, i, memory_order_release);
             if (e->mode == EDGE_READ) {
-                ok = csp_read(e->sv[0], &c, 1, dl) == 1;
+                r = csp_read(e->sv[0], &c, 1, dl);
             } else if (e->mode == EDGE_WAIT) {
-                ok = csp_fd_wait(e->sv[0], CSP_IO_READ, dl) == 0 &&
-                     csp_read(e->sv[0], &c, 1, CSP_NOWAIT) == 1;
+                w = csp_fd_wait(e->sv[0], CSP_IO_READ, dl);
+                r = csp_read(e->sv[0], &c, 1, CSP_NOWAIT);
             } else {
                 csp_case k[1] = { CSP_READABLE(e->sv[0]) };
-                ok = csp_select(k, 1, dl) == 0 && k[0].err == 0 &&
-                     csp_read(e->sv[0], &c, 1, CSP_NOWAIT) == 1;
+                w = csp_select(k, 1, dl);
+                w = w == 0 ? k[0].err : w;
+                r = csp_read(e->sv[0], &c, 1, CSP_NOWAIT);
             }
-            ok = ok && c == (char)i;
         }
-        if (!ok) {
+        if (w != 0 || r != 1 || c != (char)i) {
+            /* A wait that returned "ready" with nothing to read was woken
+             * spuriously; a read that timed out lost the edge. */
+            snprintf(e->why, sizeof e->why, "wait %d, then read %zd (errno %d) after %lld ms",
+                     w, r, r < 0 ? errno_now() : 0,
+                     (long long)((csp_now() - (dl - SEC(10))) / 1000000));
             atomic_store(&e->fail, i);
             return;
         }
@@ -768,8 +776,8 @@ static void edge_loop(int mode, int iters, bool from_task)
     if (atomic_load(&e.fail))
         atomic_store(&e.armed, iters + 1);   /* release the peer */
     pthread_join(th, NULL);
-    ck_assert_msg(atomic_load(&e.fail) == 0, "mode %d: edge lost at iteration %d", mode,
-                  atomic_load(&e.fail));
+    ck_assert_msg(atomic_load(&e.fail) == 0, "mode %d, iteration %d: %s", mode,
+                  atomic_load(&e.fail), e.why);
     csp_fd_close(e.sv[0]);
     csp_fd_close(e.sv[1]);
 }
