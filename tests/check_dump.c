@@ -177,8 +177,11 @@ static char *read_file(FILE *f)
 /* ---- a known set of parked tasks ------------------------------------------------- */
 
 struct known {
-    csp_chan *ch, *s1, *s2;
+    csp_chan *ch, *s1, *s2, *sendto, *gate;
     csp_mutex mu;
+    csp_rwlock rw;
+    csp_waitgroup hold;          /* count 1 until the end */
+    csp_once once;
     int sv[2];
     csp_waitgroup wg;
 };
@@ -189,7 +192,55 @@ void dump_entry_sleep(void *arg);
 void dump_entry_select(void *arg);
 void dump_entry_io(void *arg);
 void dump_entry_runnable(void *arg);
+void dump_entry_send(void *arg);
+void dump_entry_rwlock(void *arg);
+void dump_entry_waitgroup(void *arg);
+void dump_entry_once_first(void *arg);
+void dump_entry_once(void *arg);
 void dump_entry_main(void *arg);
+
+void dump_entry_send(void *arg)
+{
+    struct known *k = arg;
+    int v = 5;
+    ck_assert_int_eq(csp_send(k->sendto, &v), 0);
+    csp_wg_done(&k->wg);
+}
+
+void dump_entry_rwlock(void *arg)
+{
+    struct known *k = arg;
+    ck_assert_int_eq(csp_rwlock_rdlock(&k->rw), 0);
+    ck_assert_int_eq(csp_rwlock_rdunlock(&k->rw), 0);
+    csp_wg_done(&k->wg);
+}
+
+void dump_entry_waitgroup(void *arg)
+{
+    struct known *k = arg;
+    ck_assert_int_eq(csp_wg_wait(&k->hold), 0);
+    csp_wg_done(&k->wg);
+}
+
+static void once_body(void *arg)
+{
+    struct known *k = arg;
+    csp_recv(k->gate, NULL);    /* the first caller stays inside */
+}
+
+void dump_entry_once_first(void *arg)
+{
+    struct known *k = arg;
+    ck_assert_int_eq(csp_once_do(&k->once, once_body, k), 0);
+    csp_wg_done(&k->wg);
+}
+
+void dump_entry_once(void *arg)
+{
+    struct known *k = arg;
+    ck_assert_int_eq(csp_once_do(&k->once, once_body, k), 0);
+    csp_wg_done(&k->wg);
+}
 
 void dump_entry_recv(void *arg)
 {
@@ -244,15 +295,25 @@ void dump_entry_main(void *arg)
     k.ch = csp_chan_make(sizeof(int), 0);
     k.s1 = csp_chan_make(sizeof(int), 0);
     k.s2 = csp_chan_make(sizeof(int), 0);
+    k.sendto = csp_chan_make(sizeof(int), 0);
+    k.gate = csp_chan_make(0, 0);
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, k.sv), 0);
     csp_mutex_lock(&k.mu);
+    csp_rwlock_wrlock(&k.rw);
+    csp_wg_add(&k.hold, 1);
     int64_t t0 = csp_now();
-    csp_wg_add(&k.wg, 6);
+    csp_wg_add(&k.wg, 11);
     csp_go(dump_entry_recv, &k);
     csp_go(dump_entry_mutex, &k);
     csp_go(dump_entry_sleep, &k);
     csp_go(dump_entry_select, &k);
     csp_go(dump_entry_io, &k);
+    csp_go(dump_entry_send, &k);
+    csp_go(dump_entry_rwlock, &k);
+    csp_go(dump_entry_waitgroup, &k);
+    csp_go(dump_entry_once_first, &k);
+    csp_sleep(MS(10));          /* the first one is inside the once */
+    csp_go(dump_entry_once, &k);
     csp_sleep(MS(100));
     /* One worker, and it runs us: a task started now stays runnable. */
     csp_go(dump_entry_runnable, &k);
@@ -264,7 +325,7 @@ void dump_entry_main(void *arg)
 
     struct dline d[64];
     int n = parse_dump(text, d, 64);
-    ck_assert_msg(n >= 7, "only %d task lines in:\n%s", n, text);
+    ck_assert_msg(n >= 12, "only %d task lines in:\n%s", n, text);
     static const struct {
         const char *sym;
         void (*fn)(void *);
@@ -276,6 +337,11 @@ void dump_entry_main(void *arg)
         { "dump_entry_select", dump_entry_select, "select" },
         { "dump_entry_io", dump_entry_io, "io" },
         { "dump_entry_runnable", dump_entry_runnable, "runnable" },
+        { "dump_entry_send", dump_entry_send, "chan send" },
+        { "dump_entry_rwlock", dump_entry_rwlock, "rwlock" },
+        { "dump_entry_waitgroup", dump_entry_waitgroup, "waitgroup" },
+        { "dump_entry_once_first", dump_entry_once_first, "chan receive" },
+        { "dump_entry_once", dump_entry_once, "once" },
         { "dump_entry_main", dump_entry_main, "running" },
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -296,6 +362,10 @@ void dump_entry_main(void *arg)
 
     /* Release everybody. */
     int v = 1;
+    csp_recv(k.sendto, &v);
+    csp_rwlock_wrunlock(&k.rw);
+    csp_wg_done(&k.hold);
+    csp_close(k.gate);
     csp_send(k.ch, &v);
     csp_mutex_unlock(&k.mu);
     csp_send(k.s2, &v);
@@ -304,14 +374,16 @@ void dump_entry_main(void *arg)
     csp_chan_release(k.ch);
     csp_chan_release(k.s1);
     csp_chan_release(k.s2);
+    csp_chan_release(k.sendto);
+    csp_chan_release(k.gate);
     csp_fd_close(k.sv[0]);
     csp_fd_close(k.sv[1]);
 }
 
 /* csp_dump lists a known set of tasks, one line each: a unique number
- * first, the state words of API.md (chan receive, mutex, sleep, select,
- * io, runnable, running), a parked time with its unit, and the entry
- * function by name. */
+ * first, the state words of API.md (chan receive, chan send, mutex,
+ * rwlock, waitgroup, once, sleep, select, io, runnable, running), a parked
+ * time with its unit, and the entry function by name. */
 START_TEST(test_dump_known_tasks)
 {
     ck_assert_int_eq(csp_start(&(csp_config){ .workers = 1 }), 0);
