@@ -1010,14 +1010,16 @@ static void fair_waiter_task(void *arg) { fair_waiter(arg); }
 static void *fair_waiter_thread(void *arg) { fair_waiter(arg); return NULL; }
 
 static int fair_variant;
+static csp_chan *fair_done;
 
 static void fairness_main(void *arg)
 {
     (void)arg;
     /* variant: bit 0 tight hog, bit 1 hog is a plain thread, bit 2 waiter
      * is a plain thread. */
-    struct fair f = { .mu = CSP_MUTEX_INIT, .tight = fair_variant & 1,
-                      .rounds = (fair_variant & 1) ? 100 : 10, .done = csp_chan_make(0, 1) };
+    static struct fair f;   /* outlives this task: the hog ends later */
+    f = (struct fair){ .mu = CSP_MUTEX_INIT, .tight = fair_variant & 1,
+                       .rounds = (fair_variant & 1) ? 100 : 10, .done = csp_chan_make(0, 1) };
     pthread_t hog = 0, wt = 0;
     if (fair_variant & 2)
         hog = thread_start(fair_hog_thread, &f);
@@ -1037,7 +1039,8 @@ static void fairness_main(void *arg)
     if (wt)
         thread_join(wt);
     csp_chan_release(timeout);
-    csp_chan_release(f.done);
+    /* f.done is released by the test once every task has ended. */
+    fair_done = f.done;
 }
 
 /* Go's TestMutexFairness: a task (or thread) that wants the mutex gets it
@@ -1048,6 +1051,7 @@ START_TEST(test_mutex_fairness)
     fair_variant = _i;
     start_workers(2);
     RUN_MAIN(fairness_main, NULL);
+    csp_chan_release(fair_done);
 }
 END_TEST
 
@@ -1062,6 +1066,7 @@ static void wg_doer(csp_chan *c)
         spin(rnd() % 2000);
         csp_wg_done(wg);
     }
+    csp_chan_release(c);    /* each doer holds its own reference */
 }
 
 static void wg_doer_task(void *arg) { wg_doer(arg); }
@@ -1076,9 +1081,9 @@ static void wg_lifetime_main(void *arg)
     csp_chan *c = csp_chan_make(sizeof(csp_waitgroup *), 0);
     pthread_t th[THREADS];
     for (int i = 0; i < TASKS; i++)
-        REQUIRE_EQ(csp_go(wg_doer_task, c), 0);
+        REQUIRE_EQ(csp_go(wg_doer_task, csp_chan_retain(c)), 0);
     for (int i = 0; i < THREADS; i++)
-        th[i] = thread_start(wg_doer_thread, c);
+        th[i] = thread_start(wg_doer_thread, csp_chan_retain(c));
     int n = iters(20000);
     csp_waitgroup *reused = calloc(1, sizeof *reused);
     for (int i = 0; i < n; i++) {
@@ -1167,6 +1172,20 @@ static void lt_helper(struct lt_ctx *c)
         free(m.obj);
         REQUIRE_EQ(csp_send(c->ack, NULL), 0);
     }
+    /* c holds this helper's own references (the API's idiom). */
+    csp_chan_release(c->req);
+    csp_chan_release(c->ack);
+    csp_chan_release(c->started);
+    free(c);
+}
+
+static struct lt_ctx *lt_own(struct lt_ctx *c)
+{
+    struct lt_ctx *o = malloc(sizeof *o);
+    REQUIRE(o);
+    *o = (struct lt_ctx){ csp_chan_retain(c->req), csp_chan_retain(c->ack),
+                          csp_chan_retain(c->started) };
+    return o;
 }
 
 static void lt_helper_task(void *arg) { lt_helper(arg); }
@@ -1184,8 +1203,8 @@ static void lock_lifetime_main(void *arg)
     (void)arg;
     struct lt_ctx c = { csp_chan_make(sizeof(struct lt_msg), 0), csp_chan_make(0, 0),
                         csp_chan_make(0, 0) };
-    REQUIRE_EQ(csp_go(lt_helper_task, &c), 0);
-    pthread_t th = thread_start(lt_helper_thread, &c);
+    REQUIRE_EQ(csp_go(lt_helper_task, lt_own(&c)), 0);
+    pthread_t th = thread_start(lt_helper_thread, lt_own(&c));
     int n = iters(4000);
     for (int i = 0; i < n; i++) {
         struct lt_msg m = { i % 4, NULL };

@@ -120,6 +120,7 @@ struct small_env {
     double d;
     char name[20];
     csp_chan *out;
+    csp_waitgroup *wg;
 };
 
 static void small_fn(void *arg)
@@ -131,10 +132,12 @@ static void small_fn(void *arg)
     REQUIRE(strcmp(e->name, want) == 0);
     REQUIRE(e->d == e->id * 0.5);
     REQUIRE_EQ(csp_send(e->out, &e->id), 0);
+    csp_wg_done(e->wg);
 }
 
 struct big_env {
     csp_chan *out;
+    csp_waitgroup *wg;
     size_t n;
     unsigned char bytes[];
 };
@@ -150,6 +153,7 @@ static void big_fn(void *arg)
         REQUIRE(e->bytes[i] == (unsigned char)(i * 7 + e->n));
     int ok = 1;
     REQUIRE_EQ(csp_send(e->out, &ok), 0);
+    csp_wg_done(e->wg);
 }
 
 static void arg_fn(void *arg)
@@ -162,9 +166,11 @@ static void go_copy_body(void)
 {
     enum { N = 200 };
     csp_chan *out = csp_chan_make(sizeof(int), 0);
+    csp_waitgroup wg = CSP_WAITGROUP_INIT;     /* senders done with `out` */
     int seen[N] = { 0 };
     for (int i = 0; i < N; i++) {
-        struct small_env e = { i, i * 0.5, "", out };
+        csp_wg_add(&wg, 1);
+        struct small_env e = { i, i * 0.5, "", out, &wg };
         snprintf(e.name, sizeof e.name, "task-%d", i);
         REQUIRE_EQ(csp_go_copy(small_fn, &e, sizeof e), 0);
         memset(&e, 0xEE, sizeof e);     /* the caller's env changes at once */
@@ -182,6 +188,8 @@ static void go_copy_body(void)
         struct big_env *e = malloc(sizeof *e + n);
         REQUIRE(e);
         e->out = out;
+        e->wg = &wg;
+        csp_wg_add(&wg, 1);
         e->n = n;
         for (size_t i = 0; i < n; i++)
             e->bytes[i] = (unsigned char)(i * 7 + n);
@@ -198,6 +206,7 @@ static void go_copy_body(void)
     while (atomic_load(&hits) < 10)
         csp_sleep(MS / 10);
     atomic_store(&hits, 0);
+    REQUIRE_EQ(csp_wg_wait(&wg), 0);
     csp_chan_release(out);
 }
 
@@ -409,11 +418,8 @@ static void blocking_main(void *arg)
     }
     while (!atomic_load(&b->finished))
         csp_sleep(MS / 10);
-    csp_chan_release(b->c);
-    csp_chan_release(b->c2);
-    csp_chan_release(b->gate);
-    close(b->fds[0]);
-    close(b->fds[1]);
+    /* Channels and fds are released by the test after csp_run: the
+     * tasks' calls may still be returning now. */
 }
 
 /* With a single worker, a task blocked in each kind of blocking call
@@ -426,6 +432,11 @@ START_TEST(test_blocking_call_parks)
     b.kind = _i;
     start_cfg(1, 0, 0);
     RUN_MAIN(blocking_main, &b);
+    csp_chan_release(b.c);
+    csp_chan_release(b.c2);
+    csp_chan_release(b.gate);
+    close(b.fds[0]);
+    close(b.fds[1]);
 }
 END_TEST
 
