@@ -895,6 +895,93 @@ START_TEST(test_self_select)
 }
 END_TEST
 
+/* ---- linearizable non-blocking select ------------------------------------------- */
+
+enum { LIN_K = 16 };
+
+struct lin {
+    csp_chan *c[LIN_K];
+    int send;              /* select on send cases instead of receive cases */
+    long rounds;
+    atomic_int stop;
+    long failures;
+};
+
+/* Moves one token (or one free slot) around a ring of capacity-1
+ * channels: it makes the next one ready before it takes the current one
+ * away, so at every instant at least one channel is ready. */
+static void lin_mover(void *p)
+{
+    struct lin *l = p;
+    int tok = 1;
+    for (int k = 0; !atomic_load_explicit(&l->stop, memory_order_relaxed); k = (k + 1) % LIN_K) {
+        int n = (k + 1) % LIN_K;
+        if (!l->send) {
+            ck_assert_int_eq(csp_send(l->c[n], &tok), 0);
+            ck_assert_int_eq(csp_recv(l->c[k], &tok), 0);
+        } else {
+            ck_assert_int_eq(csp_recv(l->c[n], &tok), 0);
+            ck_assert_int_eq(csp_send(l->c[k], &tok), 0);
+        }
+    }
+}
+
+/* Non-blocking selects over the whole ring must always find the ready
+ * channel; each success is undone at once, so the mover's invariant
+ * holds whenever the selector is inside csp_select. */
+static void lin_selector(void *p)
+{
+    struct lin *l = p;
+    int v = 1;
+    for (long i = 0; i < l->rounds; i++) {
+        csp_case cs[LIN_K];
+        for (int k = 0; k < LIN_K; k++)
+            cs[k] = l->send ? CSP_SEND(l->c[k], &v) : CSP_RECV(l->c[k], &v);
+        int r = csp_select(cs, LIN_K, i % 2 ? CSP_NOWAIT : 1);
+        if (r < 0) {
+            l->failures++;
+            continue;
+        }
+        if (l->send)
+            ck_assert_int_eq(csp_recv(l->c[r], &v), 0);
+        else
+            ck_assert_int_eq(csp_send(l->c[r], &v), 0);
+    }
+    atomic_store(&l->stop, 1);
+}
+
+/* A non-blocking select fails only if at one instant no case could
+ * proceed (API.md; Go's TestNonblockSelectRace, made sharper): a mover
+ * keeps at least one of 16 channels ready at every instant while the
+ * select scans them, for receive and for send cases, tasks and threads. */
+START_TEST(test_nowait_linearizable)
+{
+    for (int send = 0; send < 2; send++)
+        for (int thread = 0; thread < 2; thread++) {
+            static struct lin l;
+            memset(&l, 0, sizeof l);
+            l.send = send;
+            l.rounds = 100000;
+            int tok = 1;
+            for (int k = 0; k < LIN_K; k++) {
+                l.c[k] = csp_chan_make(sizeof(int), 1);
+                if (send ? k != 0 : k == 0)
+                    ck_assert_int_eq(csp_send(l.c[k], &tok), 0);
+            }
+            struct group g = { 0 };
+            group_go(&g, thread, lin_mover, &l);
+            group_go(&g, thread, lin_selector, &l);
+            group_wait(&g);
+            ck_assert_msg(l.failures == 0, "%s cases, %s: %ld of %ld non-blocking selects "
+                          "found nothing ready", send ? "send" : "receive",
+                          thread ? "threads" : "tasks", l.failures, l.rounds);
+            for (int k = 0; k < LIN_K; k++)
+                csp_chan_release(l.c[k]);
+        }
+    ck_assert_int_eq(csp_stop(), 0);
+}
+END_TEST
+
 /* ---- many cases ------------------------------------------------------------------ */
 
 static void send_on(void *p)
@@ -1073,6 +1160,7 @@ static Suite *select_suite(void)
     tc = tcase_create("nonblocking");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_two_nowait_never_meet);
+    tcase_add_test(tc, test_nowait_linearizable);
     tcase_add_loop_test(tc, test_mm_select, 0, 2);
     suite_add_tcase(s, tc);
     return s;
