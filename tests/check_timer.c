@@ -144,13 +144,20 @@ START_TEST(test_deadline)
         ck_assert_int_ge(d, before + ns);
         ck_assert_int_le(d, after + ns);
     }
-    /* Negative offsets give past deadlines (never CSP_FOREVER unless -1). */
-    int64_t d = csp_deadline(-MS(5));
-    ck_assert_int_ne(d, CSP_FOREVER);
-    ck_assert_int_le(d, csp_now());
+    /* Negative offsets give past deadlines: never CSP_FOREVER (unless the
+     * offset is -1, which is CSP_FOREVER itself) and never CSP_NOWAIT, so
+     * a call that cannot complete fails with ETIMEDOUT, not EAGAIN. */
     csp_chan *c = csp_chan_make(sizeof(int), 0);
     int v;
-    ck_assert_int_eq(csp_recv_until(c, &v, d), ETIMEDOUT);
+    int64_t now = csp_now();
+    const int64_t neg[] = { -MS(5), -2, INT64_MIN, INT64_MIN + 1, -now, -now - 1, -now - 2 };
+    for (size_t i = 0; i < sizeof neg / sizeof neg[0]; i++) {
+        int64_t d = csp_deadline(neg[i]);
+        ck_assert_int_ne(d, CSP_FOREVER);
+        ck_assert_int_ne(d, CSP_NOWAIT);
+        ck_assert_int_le(d, csp_now());
+        ck_assert_int_eq(csp_recv_until(c, &v, d), ETIMEDOUT);
+    }
     csp_chan_release(c);
 }
 END_TEST
