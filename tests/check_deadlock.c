@@ -594,7 +594,7 @@ static Suite *deadlock_suite(void)
 {
     Suite *s = suite_create("deadlock");
     TCase *tc = tcase_create("reported");
-    tcase_set_timeout(tc, 30);     /* a missed report is a timeout */
+    tcase_set_timeout(tc, 10);     /* a missed report is a timeout */
     tcase_add_test(tc, test_main_blocked_on_channel);
     tcase_add_test(tc, test_cycle);
     tcase_add_test(tc, test_empty_select);

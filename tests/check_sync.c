@@ -726,6 +726,85 @@ START_TEST(test_writer_blocks_new_readers)
 }
 END_TEST
 
+/* ---- read unlock happens before the next write lock ------------------------ */
+
+static csp_chan *rdhb_go[2];
+
+struct rdhb {
+    csp_rwlock rw;
+    long data;              /* plain */
+    csp_waitgroup locked, done;
+    csp_chan *go[2];
+};
+
+static void rdhb_reader(struct rdhb *h, int k)
+{
+    REQUIRE_EQ(csp_rwlock_rdlock(&h->rw), 0);
+    csp_wg_done(&h->locked);
+    REQUIRE_EQ(csp_recv(h->go[k], NULL), 0);
+    volatile long v = h->data;      /* read under the read lock */
+    (void)v;
+    REQUIRE_EQ(csp_rwlock_rdunlock(&h->rw), 0);
+    csp_wg_done(&h->done);
+}
+
+static void *rdhb_reader0(void *arg) { rdhb_reader(arg, 0); return NULL; }
+static void *rdhb_reader1(void *arg) { rdhb_reader(arg, 1); return NULL; }
+
+static void rdhb_writer(void *arg)
+{
+    struct rdhb *h = arg;
+    REQUIRE_EQ(csp_rwlock_wrlock(&h->rw), 0);
+    h->data = 42;                   /* must not race with either read */
+    REQUIRE_EQ(csp_rwlock_wrunlock(&h->rw), 0);
+    csp_wg_done(&h->done);
+}
+
+static void rdhb_main(void *arg)
+{
+    static struct rdhb h;
+    (void)arg;
+    h.go[0] = csp_chan_make(0, 1);
+    h.go[1] = csp_chan_make(0, 1);
+    csp_wg_add(&h.locked, 2);
+    csp_wg_add(&h.done, 3);
+    /* Plain threads: tasks that share a worker are ordered by their
+     * switches, which would hide a missing edge from the sanitizer. */
+    pthread_t th0 = thread_start(rdhb_reader0, &h);
+    pthread_t th = thread_start(rdhb_reader1, &h);
+    REQUIRE_EQ(csp_wg_wait(&h.locked), 0);
+    REQUIRE_EQ(csp_go(rdhb_writer, &h), 0);
+    while (csp_rwlock_tryrdlock(&h.rw) == 0) {      /* until the writer queues */
+        REQUIRE_EQ(csp_rwlock_rdunlock(&h.rw), 0);
+        csp_sleep(MS / 2);
+    }
+    /* The first reader leaves (not last), then the last one, whose unlock
+     * grants the writer; nothing else orders the first read before the
+     * write, so ThreadSanitizer checks the rwlock's own edge. */
+    REQUIRE_EQ(csp_send(h.go[0], NULL), 0);
+    csp_sleep(20 * MS);
+    REQUIRE_EQ(csp_send(h.go[1], NULL), 0);
+    REQUIRE_EQ(csp_wg_wait(&h.done), 0);
+    thread_join(th0);
+    thread_join(th);
+    REQUIRE_EQ(h.data, 42);
+    rdhb_go[0] = h.go[0];
+    rdhb_go[1] = h.go[1];
+}
+
+/* Memory model: every read unlock (not only the last one) happens before
+ * the write lock that follows, also when the writer was queued and the
+ * lock handed to it (checked by ThreadSanitizer; a plain build only runs
+ * it). */
+START_TEST(test_rwlock_read_unlock_hb)
+{
+    start_workers(2);
+    RUN_MAIN(rdhb_main, NULL);
+    csp_chan_release(rdhb_go[0]);
+    csp_chan_release(rdhb_go[1]);
+}
+END_TEST
+
 /* ---- Once (Go's TestOnce) ------------------------------------------------------- */
 
 struct oncetest {
@@ -1316,6 +1395,7 @@ static Suite *sync_suite(void)
                         (int)(sizeof rw_cfgs / sizeof rw_cfgs[0]));
     tcase_add_test(go, test_parallel_readers);
     tcase_add_loop_test(go, test_writer_blocks_new_readers, 0, 2);
+    tcase_add_test(go, test_rwlock_read_unlock_hb);
     tcase_add_test(go, test_once);
     tcase_add_test(go, test_waitgroup);
     tcase_add_test(go, test_waitgroup_zero_and_many_waiters);
