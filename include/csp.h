@@ -179,6 +179,12 @@ int     csp_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int64_t de
 int     csp_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, int64_t deadline);
 /* 0, EBADF, EINVAL (bad events), ETIMEDOUT, EAGAIN. */
 int     csp_fd_wait(int fd, int events, int64_t deadline);
+
+/* errno of the calling thread, read afresh.  A task may resume on another
+ * worker thread after any call that parks, and compilers may keep the
+ * address of the previous thread's errno (glibc declares it const): in a
+ * task, read the errno of csp_read & co. through csp_errno(). */
+int     csp_errno(void);
 /* Wakes every waiter on fd with EBADF, forgets it, closes it.  0 or EBADF. */
 int     csp_fd_close(int fd);
 

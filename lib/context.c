@@ -66,29 +66,30 @@ static bool try_retain(csp_ctx *c)
     return false;
 }
 
-static void ctx_free(csp_ctx *c);
+static csp_ctx *ctx_free(csp_ctx *c);
 
+/* Drops a reference; freeing a context drops the one it held on its
+ * parent, iteratively (a 10,000-deep chain must not recurse). */
 static void put(csp_ctx *c)
 {
-    if (is_static(c))
-        return;
-    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
-        ctx_free(c);
+    while (!is_static(c) && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+        c = ctx_free(c);
 }
 
-/* Cancels c and its subtree with err (ECANCELED or ETIMEDOUT). */
+/* Cancels c and its subtree with err (ECANCELED or ETIMEDOUT).  The work
+ * list links (work_next) of the children are ours alone: a child enters a
+ * work list only by being taken off its parent's list under the parent's
+ * lock, which happens once.  The root never enters it (another thread may
+ * be walking from the same root). */
 static void cancel_tree(csp_ctx *root, int err)
 {
-    csp_ctx *work = root;
-    root->work_next = NULL;
-    const bool root_ref = false; /* the caller holds root alive */
-    while (work) {
-        csp_ctx *c = work;
-        work = c->work_next;
+    csp_ctx *work = NULL;
+    csp_ctx *c = root;          /* the caller keeps root alive */
+    for (; c; c = work, work = work ? work->work_next : NULL) {
         lock_acquire(&c->lock);
         if (atomic_load_explicit(&c->err, memory_order_relaxed)) {
             lock_release(&c->lock);
-            if (c != root || root_ref)
+            if (c != root)
                 put(c);
             continue;
         }
@@ -111,7 +112,7 @@ static void cancel_tree(csp_ctx *root, int err)
         timer_stop(&c->timer);
         if (done)
             csp_close(done);
-        if (c != root || root_ref)
+        if (c != root)
             put(c);
     }
 }
@@ -236,7 +237,8 @@ CSP_API void csp_ctx_release(csp_ctx *c)
     put(c);
 }
 
-static void ctx_free(csp_ctx *c)
+/* Frees c (count zero); returns the parent whose reference it held. */
+static csp_ctx *ctx_free(csp_ctx *c)
 {
     /* Count is zero: nobody else can reach c except a cancel walk of the
      * parent (which skips zero-count children) or its own timer. */
@@ -255,8 +257,8 @@ static void ctx_free(csp_ctx *c)
             c->listed = false;
         }
         lock_release(&p->lock);
-        put(p);
     }
     csp_chan_release(c->done);
     csp_free(c);
+    return p;
 }

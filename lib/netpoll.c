@@ -18,6 +18,15 @@
  *
  * Both tasks and plain threads wait this way (a thread's sleep is a futex
  * in its waiter), so csp_fd_close reaches every waiter of either kind.
+ *
+ * Descriptor numbers are reused behind our back: a user may close(2) a
+ * descriptor nobody waits on and get the same number for a new file.  So
+ * nothing cached in a record is trusted for correctness: the epoll
+ * registration is (re)added every time a waiter arms (EEXIST is fine; the
+ * kernel drops closed files from the set by itself), socket I/O passes
+ * MSG_DONTWAIT so it never blocks whatever the file's flags, and other
+ * files get their O_NONBLOCK checked on every call.  The record's
+ * is_socket is only a hint for which call to try first.
  */
 #include "netpoll.h"
 #include "lock.h"
@@ -31,7 +40,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#ifdef HAVE_SYS_EPOLL_H
+#ifdef CSP_USE_EPOLL
 #include <sys/epoll.h>
 #endif
 
@@ -46,11 +55,32 @@ struct fd_waiter {
 
 struct fd_rec {
     lock_t lock;
-    bool registered;          /* added to the epoll set               */
-    bool nonblock;            /* we set O_NONBLOCK already            */
-    int8_t is_socket;         /* -1 unknown, 0 no, 1 yes              */
+    _Atomic int8_t is_socket; /* hint: -1 unknown, 0 no, 1 yes        */
+    bool closing;             /* csp_fd_close between wake and close(2) */
     struct fd_waiter *head;
 };
+
+/* errno after a park.  A task may resume on another worker thread, and
+ * glibc declares __errno_location() const, so a compiler may keep the
+ * address of the old thread's errno across the call that parked.  Every
+ * errno access in this file that can follow a park goes through these
+ * two, which are never inlined and so compute the address afresh. */
+NOINLINE static int get_errno(void)
+{
+    __asm__ __volatile__("" ::: "memory");
+    return errno;
+}
+
+NOINLINE static void set_errno(int e)
+{
+    __asm__ __volatile__("" ::: "memory");
+    errno = e;
+}
+
+CSP_API int csp_errno(void)
+{
+    return get_errno();
+}
 
 static lock_t tab_lock = LOCK_INIT;
 static struct fd_rec **tab;       /* tab[fd], grown under tab_lock        */
@@ -91,7 +121,7 @@ static struct fd_rec *rec_get(int fd)
     if (!tab[fd]) {
         struct fd_rec *r = calloc(1, sizeof *r);
         if (r)
-            r->is_socket = -1;
+            atomic_init(&r->is_socket, -1);
         tab[fd] = r;
     }
     struct fd_rec *r = tab[fd];
@@ -120,7 +150,7 @@ bool netpoll_ready_now(int fd, int events, int *err)
     int r;
     do
         r = poll(&p, 1, 0);
-    while (r < 0 && errno == EINTR);
+    while (r < 0 && get_errno() == EINTR);
     if (r <= 0)
         return false;
     if (p.revents & POLLNVAL) {
@@ -154,7 +184,7 @@ static void fire_fd(int fd, int ready)
 static void *poller_main(void *arg)
 {
     (void)arg;
-#ifdef HAVE_SYS_EPOLL_H
+#ifdef CSP_USE_EPOLL
     struct epoll_event ev[128];
     for (;;) {
         int n = epoll_wait(epfd, ev, 128, -1);
@@ -244,7 +274,7 @@ static int poller_ensure(void)
         fcntl(wake_pipe[0], F_SETFD, FD_CLOEXEC);
         fcntl(wake_pipe[1], F_SETFD, FD_CLOEXEC);
         fcntl(wake_pipe[0], F_SETFL, O_NONBLOCK);
-#ifdef HAVE_SYS_EPOLL_H
+#ifdef CSP_USE_EPOLL
         epfd = epoll_create1(EPOLL_CLOEXEC);
         if (epfd < 0) {
             err = errno;
@@ -298,32 +328,24 @@ void netpoll_stop_if_idle(void)
         close(wake_pipe[0]);
         close(wake_pipe[1]);
         epfd = wake_pipe[0] = wake_pipe[1] = -1;
-        /* Registrations died with the epoll instance. */
-        lock_acquire(&tab_lock);
-        size_t len = atomic_load(&tab_len);
-        for (size_t i = 0; i < len; i++)
-            if (tab[i])
-                tab[i]->registered = false;
-        lock_release(&tab_lock);
     }
     pthread_mutex_unlock(&poller_mu);
 }
 
-/* Adds fd to the readiness source once.  Caller holds r->lock. */
+/* Makes sure fd is in the readiness set (see the top: never cached).
+ * EEXIST means it is; EPERM (a regular file) means it never "becomes"
+ * ready, and the poll(2) re-check at arm time reports it ready at once. */
 static void rec_register_locked(struct fd_rec *r, int fd)
 {
-    if (r->registered)
-        return;
-#ifdef HAVE_SYS_EPOLL_H
+    (void)r;
+#ifdef CSP_USE_EPOLL
     struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                               .data.fd = fd };
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST)
-        r->registered = true;
-    /* EPERM (a regular file): never "becomes" ready; the poll(2) re-check
-     * at arm time reports it ready at once. */
+    int saved = get_errno();
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+        set_errno(saved);
 #else
     (void)fd;
-    r->registered = true;
 #endif
 }
 
@@ -402,15 +424,28 @@ struct netpoll_sel *netpoll_sel_new(struct waiter *w, csp_case *cases, size_t n)
     return s;
 }
 
+/* Links x into r.  While a csp_fd_close is between waking the waiters
+ * and close(2) returning, wait for it to finish: afterwards the re-check
+ * with poll(2) sees the descriptor closed (EBADF) - or, if the number was
+ * already reused for a new file, that file, which is the new owner's. */
+static void arm_rec(struct fd_rec *r, struct fd_waiter *x)
+{
+    for (int spins = 0;; spins++) {
+        lock_acquire(&r->lock);
+        if (!r->closing)
+            break;
+        lock_release(&r->lock);
+        spin_wait(spins);
+    }
+    rec_register_locked(r, x->fd);
+    waiter_link(r, x);
+    lock_release(&r->lock);
+}
+
 void netpoll_sel_arm(struct netpoll_sel *s)
 {
-    for (size_t i = 0; i < s->n; i++) {
-        struct fd_rec *r = rec_get(s->x[i].fd);
-        lock_acquire(&r->lock);
-        rec_register_locked(r, s->x[i].fd);
-        waiter_link(r, &s->x[i]);
-        lock_release(&r->lock);
-    }
+    for (size_t i = 0; i < s->n; i++)
+        arm_rec(rec_get(s->x[i].fd), &s->x[i]);
     recheck(s->x, s->n);
 }
 
@@ -439,10 +474,7 @@ struct arm_one {
 static void arm_one(void *arg)
 {
     struct arm_one *a = arg;
-    lock_acquire(&a->r->lock);
-    rec_register_locked(a->r, a->x->fd);
-    waiter_link(a->r, a->x);
-    lock_release(&a->r->lock);
+    arm_rec(a->r, a->x);
     recheck(a->x, 1);
 }
 
@@ -451,14 +483,11 @@ static bool fd_is_open(int fd)
     return fcntl(fd, F_GETFD) != -1 || errno != EBADF;
 }
 
-CSP_API int csp_fd_wait(int fd, int events, int64_t deadline)
+/* Waits once for readiness; the answer may be stale (an edge the poller
+ * reported after the data it announced was consumed), which callers that
+ * retry their I/O do not mind. */
+static int fd_wait_once(int fd, int events, int64_t deadline)
 {
-    if (fd < 0)
-        return EBADF;
-    if (events == 0 || (events & ~(CSP_IO_READ | CSP_IO_WRITE)))
-        return EINVAL;
-    if (!fd_is_open(fd))
-        return EBADF;
     int err = 0;
     if (netpoll_ready_now(fd, events, &err))
         return err;
@@ -480,6 +509,23 @@ CSP_API int csp_fd_wait(int fd, int events, int64_t deadline)
     return claim == W_TIMEOUT ? ETIMEDOUT : w.err;
 }
 
+CSP_API int csp_fd_wait(int fd, int events, int64_t deadline)
+{
+    if (fd < 0)
+        return EBADF;
+    if (events == 0 || (events & ~(CSP_IO_READ | CSP_IO_WRITE)))
+        return EINVAL;
+    if (!fd_is_open(fd))
+        return EBADF;
+    /* The answer must be true when we give it: confirm a wake-up with
+     * poll(2) and wait again if the edge was stale. */
+    for (;;) {
+        int err = fd_wait_once(fd, events, deadline);
+        if (err || netpoll_ready_now(fd, events, &err))
+            return err;
+    }
+}
+
 CSP_API int csp_fd_close(int fd)
 {
     if (fd < 0)
@@ -487,6 +533,7 @@ CSP_API int csp_fd_close(int fd)
     struct fd_rec *r = rec_peek(fd);
     if (r) {
         lock_acquire(&r->lock);
+        r->closing = true;
         for (struct fd_waiter *x = r->head, *n; x; x = n) {
             n = x->next;
             waiter_unlink(r, x);
@@ -495,30 +542,32 @@ CSP_API int csp_fd_close(int fd)
                 waiter_wake(x->w);
             }
         }
-#ifdef HAVE_SYS_EPOLL_H
-        if (r->registered && epfd >= 0)
+#ifdef CSP_USE_EPOLL
+        if (epfd >= 0)
             epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
 #endif
-        r->registered = false;
-        r->nonblock = false;
-        r->is_socket = -1;
+        atomic_store(&r->is_socket, -1);
         lock_release(&r->lock);
     }
-    return close(fd) == 0 || errno == EINTR ? 0 : errno;
+    int err = close(fd) == 0 || errno == EINTR ? 0 : errno;
+    if (r) {
+        /* Waiters that armed in the window got EBADF; the number may now
+         * be reused for a new file. */
+        lock_acquire(&r->lock);
+        r->closing = false;
+        lock_release(&r->lock);
+    }
+    return err;
 }
 
 /* ---- the calls --------------------------------------------------------------- */
 
+/* Sets O_NONBLOCK if it is not set (checked every time: see the top). */
 static void set_nonblock(int fd)
 {
-    struct fd_rec *r = rec_get(fd);
-    if (r && r->nonblock)
-        return;
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0 && !(fl & O_NONBLOCK))
         fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-    if (r)
-        r->nonblock = true;
 }
 
 static bool would_block_errno(int e)
@@ -530,73 +579,90 @@ static bool would_block_errno(int e)
 static bool wait_io(int fd, int ev, int64_t deadline)
 {
     if (deadline != CSP_FOREVER && (deadline == CSP_NOWAIT || deadline <= csp_now())) {
-        errno = deadline == CSP_NOWAIT ? EAGAIN : ETIMEDOUT;
+        set_errno(deadline == CSP_NOWAIT ? EAGAIN : ETIMEDOUT);
         return false;
     }
-    int e = csp_fd_wait(fd, ev, deadline);
+    /* About to park: make sure the descriptor is non-blocking, as the
+     * contract says (sockets are driven with MSG_DONTWAIT anyway). */
+    set_nonblock(fd);
+    int e = fd_wait_once(fd, ev, deadline);
     if (e) {
-        errno = e;
+        set_errno(e);
         return false;
     }
     return true;
 }
 
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0
+#endif
+#ifndef MSG_DONTWAIT
+#define MSG_DONTWAIT 0
+#endif
+
+/* One non-blocking read or write attempt.  Sockets: recv/send with
+ * MSG_DONTWAIT (and MSG_NOSIGNAL: a closed peer is EPIPE, not SIGPIPE);
+ * the first use of a socket also sets O_NONBLOCK, as the contract says.
+ * Anything else: O_NONBLOCK, then read/write. */
+static ssize_t io_once(int fd, void *buf, size_t n, bool wr)
+{
+    struct fd_rec *r = rec_get(fd);
+    int8_t sock = r ? atomic_load_explicit(&r->is_socket, memory_order_relaxed) : 0;
+    if (sock != 0 && MSG_DONTWAIT) {
+        ssize_t k = wr ? send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL)
+                       : recv(fd, buf, n, MSG_DONTWAIT);
+        if (k >= 0 || get_errno() != ENOTSOCK) {
+            if (sock < 0 && r) {
+                set_nonblock(fd);
+                atomic_store_explicit(&r->is_socket, 1, memory_order_relaxed);
+            }
+            return k;
+        }
+        if (r)
+            atomic_store_explicit(&r->is_socket, 0, memory_order_relaxed);
+    }
+    set_nonblock(fd);
+    return wr ? write(fd, buf, n) : read(fd, buf, n);
+}
+
 CSP_API ssize_t csp_read(int fd, void *buf, size_t n, int64_t deadline)
 {
     if (fd < 0) {
-        errno = EBADF;
+        set_errno(EBADF);
         return -1;
     }
-    set_nonblock(fd);
     for (;;) {
-        ssize_t r = read(fd, buf, n);
+        ssize_t r = io_once(fd, buf, n, false);
         if (r >= 0)
             return r;
-        if (errno == EINTR)
+        if (get_errno() == EINTR)
             continue;
-        if (!would_block_errno(errno))
+        if (!would_block_errno(get_errno()))
             return -1;
         if (!wait_io(fd, CSP_IO_READ, deadline))
             return -1;
     }
 }
 
-static ssize_t write_some(int fd, struct fd_rec *r, const void *p, size_t n)
-{
-    if (r && r->is_socket < 0) {
-        int type;
-        socklen_t len = sizeof type;
-        r->is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
-    }
-    if (r && r->is_socket == 1) {
-#ifdef MSG_NOSIGNAL
-        return send(fd, p, n, MSG_NOSIGNAL);
-#endif
-    }
-    return write(fd, p, n);
-}
-
 CSP_API ssize_t csp_write(int fd, const void *buf, size_t n, int64_t deadline)
 {
     if (fd < 0) {
-        errno = EBADF;
+        set_errno(EBADF);
         return -1;
     }
-    set_nonblock(fd);
-    struct fd_rec *r = rec_get(fd);
     size_t done = 0;
-    const char *p = buf;
+    char *p = (char *)buf;
     for (;;) {
-        ssize_t k = write_some(fd, r, p + done, n - done);
+        ssize_t k = io_once(fd, p + done, n - done, true);
         if (k >= 0) {
             done += (size_t)k;
             if (done == n)
                 return (ssize_t)done;
             continue;
         }
-        if (errno == EINTR)
+        if (get_errno() == EINTR)
             continue;
-        if (!would_block_errno(errno) || !wait_io(fd, CSP_IO_WRITE, deadline))
+        if (!would_block_errno(get_errno()) || !wait_io(fd, CSP_IO_WRITE, deadline))
             return done ? (ssize_t)done : -1;   /* errno says why */
     }
 }
@@ -604,7 +670,7 @@ CSP_API ssize_t csp_write(int fd, const void *buf, size_t n, int64_t deadline)
 CSP_API int csp_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int64_t deadline)
 {
     if (fd < 0) {
-        errno = EBADF;
+        set_errno(EBADF);
         return -1;
     }
     set_nonblock(fd);
@@ -618,11 +684,15 @@ CSP_API int csp_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int64_
             fcntl(c, F_SETFD, FD_CLOEXEC);
         }
 #endif
-        if (c >= 0)
+        if (c >= 0) {
+            struct fd_rec *r = rec_get(c);
+            if (r)
+                atomic_store_explicit(&r->is_socket, 1, memory_order_relaxed);
             return c;
-        if (errno == EINTR || errno == ECONNABORTED)
+        }
+        if (get_errno() == EINTR || get_errno() == ECONNABORTED)
             continue;
-        if (!would_block_errno(errno))
+        if (!would_block_errno(get_errno()))
             return -1;
         if (!wait_io(fd, CSP_IO_READ, deadline))
             return -1;
@@ -632,13 +702,14 @@ CSP_API int csp_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int64_
 CSP_API int csp_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, int64_t deadline)
 {
     if (fd < 0) {
-        errno = EBADF;
+        set_errno(EBADF);
         return -1;
     }
     set_nonblock(fd);
     if (connect(fd, addr, addrlen) == 0)
         return 0;
-    if (errno != EINPROGRESS && errno != EINTR)
+    int e0 = get_errno();
+    if (e0 != EINPROGRESS && e0 != EINTR)
         return -1;
     if (!wait_io(fd, CSP_IO_WRITE, deadline))
         return -1;
@@ -647,7 +718,7 @@ CSP_API int csp_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, 
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
         return -1;
     if (soerr) {
-        errno = soerr;
+        set_errno(soerr);
         return -1;
     }
     return 0;

@@ -78,6 +78,10 @@ uint32_t waiter_park(struct waiter *w, int64_t deadline, int reason,
     if (unlock)
         unlock(arg);
     int64_t dl = deadline;
+    /* A partner on another core often answers within a microsecond, and a
+     * futex sleep plus wake costs several: look a little before sleeping. */
+    for (int i = 0; i < 256 && !atomic_load_explicit(&w->wake, memory_order_acquire); i++)
+        cpu_relax();
     /* acquire on wake pairs with the waker's release store: what it wrote
      * into our buffers and w->err is visible once we see 1. */
     while (!atomic_load_explicit(&w->wake, memory_order_acquire)) {

@@ -262,9 +262,20 @@ static struct task *rq_steal(struct worker *w, struct worker *v, bool take_runne
             if (!take_runnext)
                 return NULL;
             struct task *t = atomic_load_explicit(&v->runnext, memory_order_acquire);
-            if (t && atomic_compare_exchange_strong_explicit(&v->runnext, &t, NULL,
-                                                             memory_order_acq_rel,
-                                                             memory_order_relaxed))
+            if (!t)
+                return NULL;
+            /* Grace period: a task readied by a task that is about to park
+             * (a ping-pong partner) is normally picked up by its own worker
+             * within a microsecond; only one that sits there longer is
+             * worth moving to another core. */
+            for (int i = 0; i < 2000; i++) {
+                cpu_relax();
+                if (atomic_load_explicit(&v->runnext, memory_order_relaxed) != t)
+                    return NULL;
+            }
+            if (atomic_compare_exchange_strong_explicit(&v->runnext, &t, NULL,
+                                                        memory_order_acq_rel,
+                                                        memory_order_relaxed))
                 return t;
             return NULL;
         }
@@ -381,10 +392,16 @@ static void enqueue(struct task *t, bool from_ready)
     }
     if (from_ready) {
         /* A task woken by the running task runs next on this worker; the
-         * one it displaces goes to the queue where thieves can see it. */
+         * one it displaces goes to the queue where thieves can see it.
+         * An idle worker is still woken (Go's ready -> wakep): if the
+         * waker keeps running instead of parking, that worker steals the
+         * task from runnext after a grace period (rq_steal). */
         struct task *old = atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
-        if (!old)
+        if (!old) {
+            atomic_thread_fence(memory_order_seq_cst);
+            wake_idle();
             return;
+        }
         t = old;
     }
     rq_put(w, t);
@@ -676,10 +693,18 @@ static long proc_threads(void)
 
 static long env_threads;
 
-__attribute__((constructor)) static void count_env_threads(void)
+static void count_env_threads(void)
 {
     long n = proc_threads();
     env_threads = n > 1 ? n - 1 : 0;
+}
+
+/* In a forked child only the forking thread survives, plus whatever a
+ * sanitizer restarts for itself: count again. */
+__attribute__((constructor)) static void env_threads_init(void)
+{
+    count_env_threads();
+    pthread_atfork(NULL, NULL, count_env_threads);
 }
 
 static bool only_our_threads(void)
@@ -869,7 +894,9 @@ static void stop_locked(void)
     atomic_store(&rt.deadlock, false);
     atomic_store_explicit(&rt.running, 0, memory_order_release);
     timer_thread_stop_if_idle();
-    netpoll_stop_if_idle();
+    /* The poller stays: plain threads may be inside csp_fd_close or a
+     * wait right now, and any of them may use it again (Go's netpoller
+     * also lives as long as the process). */
 }
 
 CSP_API int csp_stop(void)
@@ -881,6 +908,9 @@ CSP_API int csp_stop(void)
         pthread_mutex_unlock(&rt_mu);
         return 0;
     }
+    /* As for csp_run: what plain threads did before this call cannot wake
+     * anyone unless the thread still exists, which the thread count sees. */
+    atomic_store(&rt.foreign, false);
     int err = wait_tasks_locked();
     stop_locked();
     pthread_mutex_unlock(&rt_mu);

@@ -114,10 +114,17 @@ static int poll_all(struct sel_state *s, bool locked, struct waiter *self)
     return -1;
 }
 
-static int cmp_ptr(const void *a, const void *b)
+/* Insertion sort by address: selects are small, and qsort's indirect
+ * comparisons cost more than the sort itself. */
+static void sort_chans(csp_chan **v, size_t n)
 {
-    uintptr_t x = (uintptr_t) * (csp_chan *const *)a, y = (uintptr_t) * (csp_chan *const *)b;
-    return x < y ? -1 : x > y;
+    for (size_t i = 1; i < n; i++) {
+        csp_chan *x = v[i];
+        size_t j = i;
+        for (; j > 0 && (uintptr_t)v[j - 1] > (uintptr_t)x; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
 }
 
 static void unregister_all(struct sel_state *s)
@@ -131,7 +138,7 @@ static void unregister_all(struct sel_state *s)
 
 static void sleep_forever_unlock(void *arg) { (void)arg; }
 
-CSP_API int csp_select(csp_case *cases, size_t n, int64_t deadline)
+static int select_once(csp_case *cases, size_t n, int64_t deadline)
 {
     if (!cases && n)
         return -EINVAL;
@@ -194,7 +201,7 @@ CSP_API int csp_select(csp_case *cases, size_t n, int64_t deadline)
     for (size_t i = 0; i < n; i++)
         if (is_chan_case(&cases[i]))
             s.locks[s.nlocks++] = cases[i].chan;
-    qsort(s.locks, s.nlocks, sizeof *s.locks, cmp_ptr);
+    sort_chans(s.locks, s.nlocks);
     size_t m = 0;
     for (size_t i = 0; i < s.nlocks; i++)
         if (m == 0 || s.locks[m - 1] != s.locks[i])
@@ -278,4 +285,21 @@ out:
     if (heap)
         csp_free(heap);
     return rc;
+}
+
+CSP_API int csp_select(csp_case *cases, size_t n, int64_t deadline)
+{
+    for (;;) {
+        int rc = select_once(cases, n, deadline);
+        if (rc < 0)
+            return rc;
+        /* A descriptor case woken by a stale edge (the readiness it
+         * announced was consumed before we looked) did not really fire:
+         * confirm it, and wait again if it was not true. */
+        csp_case *k = &cases[rc];
+        if ((k->op != CSP_OP_READABLE && k->op != CSP_OP_WRITABLE) || k->err)
+            return rc;
+        if (netpoll_ready_now(k->fd, k->op == CSP_OP_READABLE ? CSP_IO_READ : CSP_IO_WRITE, &k->err))
+            return rc;
+    }
 }
