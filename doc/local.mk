@@ -32,6 +32,7 @@ dist_man3_MANS = \
 	doc/man3/csp_deadline.3 \
 	doc/man3/csp_dump.3 \
 	doc/man3/csp_fd_close.3 \
+	doc/man3/csp_errno.3 \
 	doc/man3/csp_fd_wait.3 \
 	doc/man3/csp_go.3 \
 	doc/man3/csp_go_copy.3 \
