@@ -87,6 +87,25 @@ static void thread_join(pthread_t th)
     REQUIRE_EQ(pthread_join(th, NULL), 0);
 }
 
+/* Channels that tasks may still be returning from when main_fn ends
+ * (they borrow main's reference): released by the test once csp_run has
+ * returned, i.e. once every task has ended. */
+static csp_chan *later[64];
+static int nlater;
+
+static csp_chan *release_later(csp_chan *c)
+{
+    REQUIRE(nlater < 64);
+    later[nlater++] = c;
+    return c;
+}
+
+static void release_now(void)
+{
+    while (nlater > 0)
+        csp_chan_release(later[--nlater]);
+}
+
 static void spin(unsigned n)
 {
     for (volatile unsigned i = 0; i < n; i++)
@@ -296,7 +315,8 @@ static void try_forms_main(void *arg)
     csp_rwlock l = CSP_RWLOCK_INIT;
     for (int by_thread = 0; by_thread < 2; by_thread++) {
         for (int mode = 0; mode < 3; mode++) {
-            struct holder h = { &m, &l, mode, csp_chan_make(0, 0), csp_chan_make(0, 0) };
+            struct holder h = { &m, &l, mode, release_later(csp_chan_make(0, 0)),
+                                release_later(csp_chan_make(0, 0)) };
             pthread_t th;
             if (by_thread)
                 th = thread_start(hold_thread, &h);
@@ -324,8 +344,6 @@ static void try_forms_main(void *arg)
                 REQUIRE_EQ(csp_rwlock_trywrlock(&l), 0);
                 REQUIRE_EQ(csp_rwlock_wrunlock(&l), 0);
             }
-            csp_chan_release(h.locked);
-            csp_chan_release(h.release);
         }
     }
 }
@@ -336,6 +354,7 @@ START_TEST(test_try_forms)
 {
     start_workers(2);
     RUN_MAIN(try_forms_main, NULL);
+    release_now();
 }
 END_TEST
 
@@ -364,7 +383,7 @@ static void *lock_and_hand_thread(void *arg)
 static void unlock_by_other_main(void *arg)
 {
     (void)arg;
-    struct handover h = { CSP_MUTEX_INIT, CSP_RWLOCK_INIT, csp_chan_make(0, 0) };
+    struct handover h = { CSP_MUTEX_INIT, CSP_RWLOCK_INIT, release_later(csp_chan_make(0, 0)) };
     /* Locked by a task, unlocked by this task. */
     REQUIRE_EQ(csp_go(lock_and_hand, &h), 0);
     REQUIRE_EQ(csp_recv(h.c, NULL), 0);
@@ -388,7 +407,6 @@ static void unlock_by_other_main(void *arg)
     REQUIRE_EQ(csp_recv(h.c, NULL), 0);
     REQUIRE_EQ(csp_rwlock_wrunlock(&h.l), 0);
     REQUIRE_EQ(csp_mutex_unlock(&h.m), 0);
-    csp_chan_release(h.c);
 }
 
 static void *unlock_from_thread(void *arg)
@@ -405,6 +423,7 @@ START_TEST(test_unlock_by_other)
 {
     start_workers(2);
     RUN_MAIN(unlock_by_other_main, NULL);
+    release_now();
     /* Locked by this plain thread, unlocked by another plain thread. */
     struct handover h = { CSP_MUTEX_INIT, CSP_RWLOCK_INIT, NULL };
     REQUIRE_EQ(csp_mutex_lock(&h.m), 0);
@@ -606,8 +625,8 @@ static void parallel_readers_main(void *arg)
 {
     (void)arg;
     enum { TASKS = 8, THREADS = 2 };
-    struct preaders p = { CSP_RWLOCK_INIT, csp_chan_make(0, 0), csp_chan_make(0, 0),
-                          csp_chan_make(0, 0) };
+    struct preaders p = { CSP_RWLOCK_INIT, release_later(csp_chan_make(0, 0)),
+                          release_later(csp_chan_make(0, 0)), release_later(csp_chan_make(0, 0)) };
     pthread_t th[THREADS];
     for (int i = 0; i < TASKS; i++)
         REQUIRE_EQ(csp_go(parallel_reader_task, &p), 0);
@@ -624,9 +643,6 @@ static void parallel_readers_main(void *arg)
     for (int i = 0; i < THREADS; i++)
         thread_join(th[i]);
     REQUIRE_EQ(csp_rwlock_trywrlock(&p.rw), 0);
-    csp_chan_release(p.locked);
-    csp_chan_release(p.unlock);
-    csp_chan_release(p.done);
 }
 
 /* Go's TestParallelReaders: 8 tasks (on one worker) and 2 plain threads
@@ -635,6 +651,7 @@ START_TEST(test_parallel_readers)
 {
     start_workers(1);
     RUN_MAIN(parallel_readers_main, NULL);
+    release_now();
 }
 END_TEST
 
@@ -728,8 +745,6 @@ END_TEST
 
 /* ---- read unlock happens before the next write lock ------------------------ */
 
-static csp_chan *rdhb_go[2];
-
 struct rdhb {
     csp_rwlock rw;
     long data;              /* plain */
@@ -751,57 +766,49 @@ static void rdhb_reader(struct rdhb *h, int k)
 static void *rdhb_reader0(void *arg) { rdhb_reader(arg, 0); return NULL; }
 static void *rdhb_reader1(void *arg) { rdhb_reader(arg, 1); return NULL; }
 
-static void rdhb_writer(void *arg)
+static void *rdhb_writer(void *arg)
 {
     struct rdhb *h = arg;
     REQUIRE_EQ(csp_rwlock_wrlock(&h->rw), 0);
     h->data = 42;                   /* must not race with either read */
     REQUIRE_EQ(csp_rwlock_wrunlock(&h->rw), 0);
     csp_wg_done(&h->done);
-}
-
-static void rdhb_main(void *arg)
-{
-    static struct rdhb h;
-    (void)arg;
-    h.go[0] = csp_chan_make(0, 1);
-    h.go[1] = csp_chan_make(0, 1);
-    csp_wg_add(&h.locked, 2);
-    csp_wg_add(&h.done, 3);
-    /* Plain threads: tasks that share a worker are ordered by their
-     * switches, which would hide a missing edge from the sanitizer. */
-    pthread_t th0 = thread_start(rdhb_reader0, &h);
-    pthread_t th = thread_start(rdhb_reader1, &h);
-    REQUIRE_EQ(csp_wg_wait(&h.locked), 0);
-    REQUIRE_EQ(csp_go(rdhb_writer, &h), 0);
-    while (csp_rwlock_tryrdlock(&h.rw) == 0) {      /* until the writer queues */
-        REQUIRE_EQ(csp_rwlock_rdunlock(&h.rw), 0);
-        csp_sleep(MS / 2);
-    }
-    /* The first reader leaves (not last), then the last one, whose unlock
-     * grants the writer; nothing else orders the first read before the
-     * write, so ThreadSanitizer checks the rwlock's own edge. */
-    REQUIRE_EQ(csp_send(h.go[0], NULL), 0);
-    csp_sleep(20 * MS);
-    REQUIRE_EQ(csp_send(h.go[1], NULL), 0);
-    REQUIRE_EQ(csp_wg_wait(&h.done), 0);
-    thread_join(th0);
-    thread_join(th);
-    REQUIRE_EQ(h.data, 42);
-    rdhb_go[0] = h.go[0];
-    rdhb_go[1] = h.go[1];
+    return NULL;
 }
 
 /* Memory model: every read unlock (not only the last one) happens before
  * the write lock that follows, also when the writer was queued and the
- * lock handed to it (checked by ThreadSanitizer; a plain build only runs
- * it). */
+ * lock handed to it.  Checked by ThreadSanitizer (a plain build only runs
+ * it), on plain threads: tasks sharing a worker are ordered by their
+ * switches, which would hide a missing edge from the sanitizer. */
 START_TEST(test_rwlock_read_unlock_hb)
 {
-    start_workers(2);
-    RUN_MAIN(rdhb_main, NULL);
-    csp_chan_release(rdhb_go[0]);
-    csp_chan_release(rdhb_go[1]);
+    static struct rdhb h;
+    h.go[0] = csp_chan_make(0, 1);
+    h.go[1] = csp_chan_make(0, 1);
+    csp_wg_add(&h.locked, 2);
+    csp_wg_add(&h.done, 3);
+    pthread_t r0 = thread_start(rdhb_reader0, &h);
+    pthread_t r1 = thread_start(rdhb_reader1, &h);
+    REQUIRE_EQ(csp_wg_wait(&h.locked), 0);
+    pthread_t w = thread_start(rdhb_writer, &h);
+    while (csp_rwlock_tryrdlock(&h.rw) == 0) {      /* until the writer queues */
+        REQUIRE_EQ(csp_rwlock_rdunlock(&h.rw), 0);
+        csp_sleep(MS / 2);
+    }
+    /* The first reader reads and leaves (not last), then the last one,
+     * whose unlock grants the writer; nothing else orders the first read
+     * before the write. */
+    REQUIRE_EQ(csp_send(h.go[0], NULL), 0);
+    csp_sleep(20 * MS);
+    REQUIRE_EQ(csp_send(h.go[1], NULL), 0);
+    REQUIRE_EQ(csp_wg_wait(&h.done), 0);
+    thread_join(w);
+    thread_join(r0);
+    thread_join(r1);
+    REQUIRE_EQ(h.data, 42);
+    csp_chan_release(h.go[0]);
+    csp_chan_release(h.go[1]);
 }
 END_TEST
 
@@ -939,11 +946,11 @@ static void test_wg_round(struct wgtest *t)
 static void waitgroup_main(void *arg)
 {
     (void)arg;
-    struct wgtest t = { CSP_WAITGROUP_INIT, CSP_WAITGROUP_INIT, csp_chan_make(0, WG_N) };
+    struct wgtest t = { CSP_WAITGROUP_INIT, CSP_WAITGROUP_INIT,
+                        release_later(csp_chan_make(0, WG_N)) };
     /* Run the same WaitGroups twice, to check they are reusable. */
     test_wg_round(&t);
     test_wg_round(&t);
-    csp_chan_release(t.exited);
 }
 
 /* Go's TestWaitGroup: wait releases nobody before the counter reaches 0,
@@ -952,6 +959,7 @@ START_TEST(test_waitgroup)
 {
     start_workers(2);
     RUN_MAIN(waitgroup_main, NULL);
+    release_now();
 }
 END_TEST
 
