@@ -91,7 +91,10 @@ CSP_API void csp_chan_release(csp_chan *c)
         return;
     if (old < 1)
         csp_fatal("csp_chan_release: channel %p released more often than retained", (void *)c);
-    if (c->recvq.head || c->sendq.head)
+    lock_acquire(&c->lock);
+    bool waiters = c->recvq.head || c->sendq.head;
+    lock_release(&c->lock);
+    if (waiters)
         csp_fatal("csp_chan_release: channel %p freed while tasks are blocked on it", (void *)c);
     csp_free(c);
 }

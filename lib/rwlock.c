@@ -115,7 +115,11 @@ CSP_API int csp_rwlock_rdunlock(csp_rwlock *l)
     for (;;) {
         if (RW_READERS(s) == 0)
             return EPERM;
-        if (atomic_compare_exchange_weak_explicit(st, &s, s - RW_READER, memory_order_release,
+        /* acq_rel, not just release: the reader that turns out last must
+         * acquire every earlier reader's unlock, so that the writer it
+         * grants the lock to is ordered after all of them ("a read unlock
+         * happens before the next write lock"). */
+        if (atomic_compare_exchange_weak_explicit(st, &s, s - RW_READER, memory_order_acq_rel,
                                                   memory_order_relaxed))
             break;
     }

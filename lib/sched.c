@@ -504,7 +504,7 @@ again:
      * task's buffers first (its CAS is a release). */
     switch (atomic_load_explicit(&t->state, memory_order_acquire)) {
     case TASK_PARKING: {
-        task_check_stack(t);
+        task_check_stack(t, false);
         atomic_fetch_add_explicit(&rt.nparked, 1, memory_order_relaxed);
         uint32_t s = TASK_PARKING;
         /* release: the saved context is complete before a waker that
@@ -519,14 +519,14 @@ again:
     }
     case TASK_WOKEN:
         /* Woken before we even looked (the load above was acquire). */
-        task_check_stack(t);
+        task_check_stack(t, false);
         goto again;
     case TASK_RUNNABLE:        /* csp_yield */
-        task_check_stack(t);
+        task_check_stack(t, false);
         rq_put(w, t);
         return;
     case TASK_DEAD:
-        task_check_stack(t);
+        task_check_stack(t, true);
 #ifdef CSP_TSAN
         __tsan_destroy_fiber(t->tsan_fiber);
 #endif
@@ -715,8 +715,7 @@ static bool only_our_threads(void)
     long ours = (long)atomic_load(&rt.nworkers_a) + timer_thread_count() + netpoll_thread_count() + 1 +
                 env_threads;
 #ifdef CSP_TSAN
-    if (env_threads == 0)
-        ours += 1;     /* TSan's background thread, if it starts late */
+    ours += 2;         /* TSan's background threads (one more after fork) */
 #endif
     return n <= ours;
 }
@@ -981,6 +980,14 @@ static int spawn(void (*fn)(void *), void *arg, const void *env, size_t size)
     /* The queue's release publishes fn, arg and the env copy: "csp_go
      * happens before the task starts". */
     enqueue(t, false);
+    /* A task that spawns in a loop would otherwise pile up children (each
+     * holding a touched stack) faster than anyone runs them: with half a
+     * local queue waiting, let them run first. */
+    struct worker *w = tls_worker;
+    if (w && w->current &&
+        atomic_load_explicit(&w->rq_tail, memory_order_relaxed) -
+                atomic_load_explicit(&w->rq_head, memory_order_relaxed) >= RQ_SIZE / 2)
+        csp_yield();
     return 0;
 }
 

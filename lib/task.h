@@ -49,6 +49,7 @@ struct task {
     _Atomic uint32_t state;       /* enum task_state; see the protocol above */
     uint8_t wait_reason;          /* enum wait_reason while parked          */
     uint8_t guarded;              /* slot has a PROT_NONE guard page        */
+    uint8_t switches;             /* switches since the last canary check   */
     int64_t park_since;           /* csp_now() when it parked, for the dump */
     void (*fn)(void *arg);
     void *arg;
@@ -73,8 +74,10 @@ struct task *task_alloc(size_t stack_size, int guard, size_t env_size)
 void task_free(struct task *t) __attribute__((visibility("hidden")));
 /* Prepares t to start fn(arg) on its stack; env (if any) already copied. */
 void task_prepare(struct task *t, void (*entry)(void)) __attribute__((visibility("hidden")));
-/* Aborts with "csp: task stack overflow" if t overflowed its stack. */
-void task_check_stack(struct task *t) __attribute__((visibility("hidden")));
+/* Aborts with "csp: task stack overflow" if t overflowed its stack: the
+ * saved stack pointer at every call, the canary word every 16th call and
+ * whenever `full`. */
+void task_check_stack(struct task *t, bool full) __attribute__((visibility("hidden")));
 /* Calls f(t, arg) for every task slot ever carved (for dump and abandon). */
 void task_foreach(void (*f)(struct task *t, void *arg), void *arg)
     __attribute__((visibility("hidden")));
