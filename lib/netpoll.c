@@ -184,6 +184,7 @@ static void fire_fd(int fd, int ready)
 static void *poller_main(void *arg)
 {
     (void)arg;
+    sched_lib_thread(true);
 #ifdef CSP_USE_EPOLL
     struct epoll_event ev[128];
     for (;;) {
@@ -192,8 +193,10 @@ static void *poller_main(void *arg)
             int fd = ev[i].data.fd;
             if (fd == wake_pipe[0]) {
                 char b;
-                if (read(wake_pipe[0], &b, 1) == 1 && b == 'q')
+                if (read(wake_pipe[0], &b, 1) == 1 && b == 'q') {
+                    sched_lib_thread(false);
                     return NULL;
+                }
                 continue;
             }
             uint32_t e = ev[i].events;

@@ -41,6 +41,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/syscall.h>
 
 #ifdef CSP_ASAN
 #include <sanitizer/asan_interface.h>
@@ -636,6 +639,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     tls_worker = w;
+    sched_lib_thread(true);
     task_cache_enable(rt.stack_size, rt.guard);
     if (rt.guard)
         task_altstack_setup();
@@ -660,64 +664,169 @@ static void *worker_main(void *arg)
     task_cache_flush();
     if (rt.guard)
         task_altstack_teardown();
+    sched_lib_thread(false);
     tls_worker = NULL;
     return NULL;
 }
 
 /* ---- deadlock detection ------------------------------------------------- */
 
-/* Linux: every thread of the process must be ours or the waiting caller.
- * Threads that existed before main (a sanitizer's runtime thread, an
- * emulator's helper thread under qemu-user) are the environment's and are
- * discounted: they were there before any user code could make them. */
-static long proc_threads(void)
+/* Linux: every thread of the process must be one of the library's, the
+ * waiting caller, or one the environment made for itself: threads that
+ * existed before main or, in a forked child, at the fork (a sanitizer's
+ * runtime thread, an emulator's helper), and - in ThreadSanitizer builds -
+ * TSan's background thread (is_sanitizer_thread).  Threads are told apart
+ * by kernel thread id. */
+#define MAX_TIDS 64
+static lock_t tid_lock = LOCK_INIT;
+static long lib_tids[MAX_TIDS];     /* workers, timer, poller (tid_lock)  */
+static long env_tids[MAX_TIDS];     /* the environment's (tid_lock)       */
+static int nlib, nenv;
+static TLS_IE long tls_tid;
+
+static long my_tid(void)
 {
 #ifdef __linux__
-    FILE *f = fopen("/proc/self/status", "re");
-    if (!f)
-        return -1;
-    char line[256];
-    long n = -1;
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "Threads:", 8) == 0) {
-            n = strtol(line + 8, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return n;
+    if (!tls_tid)
+        tls_tid = syscall(SYS_gettid);
+    return tls_tid;
 #else
-    return -1;
+    return 0;
 #endif
 }
 
-static long env_threads;
-
-static void count_env_threads(void)
+void sched_lib_thread(bool enter)
 {
-    long n = proc_threads();
-    env_threads = n > 1 ? n - 1 : 0;
+    long t = my_tid();
+    lock_acquire(&tid_lock);
+    if (enter) {
+        if (nlib < MAX_TIDS)
+            lib_tids[nlib++] = t;
+    } else {
+        for (int i = 0; i < nlib; i++)
+            if (lib_tids[i] == t) {
+                lib_tids[i] = lib_tids[--nlib];
+                break;
+            }
+    }
+    lock_release(&tid_lock);
 }
 
-/* In a forked child only the forking thread survives, plus whatever a
- * sanitizer restarts for itself: count again. */
+/* Calls f(tid) for every thread of the process; false if it cannot. */
+static bool for_each_tid(bool (*f)(long tid, void *arg), void *arg)
+{
+#ifdef __linux__
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return false;
+    struct dirent *e;
+    bool ok = true;
+    while ((e = readdir(d)) && ok) {
+        if (e->d_name[0] == '.')
+            continue;
+        ok = f(strtol(e->d_name, NULL, 10), arg);
+    }
+    closedir(d);
+    return true;
+#else
+    (void)f;
+    (void)arg;
+    return false;
+#endif
+}
+
+static bool add_env(long tid, void *self)
+{
+    if (tid != *(long *)self && nenv < MAX_TIDS)
+        env_tids[nenv++] = tid;
+    return true;
+}
+
+/* Before main, and in a forked child: every other thread is the
+ * environment's. */
+static void snapshot_env(void)
+{
+    tls_tid = 0;
+    long self = my_tid();
+    lock_acquire(&tid_lock);
+    nenv = 0;
+    nlib = 0;
+    for_each_tid(add_env, &self);
+    lock_release(&tid_lock);
+}
+
 __attribute__((constructor)) static void env_threads_init(void)
 {
-    count_env_threads();
-    pthread_atfork(NULL, NULL, count_env_threads);
+    snapshot_env();
+    pthread_atfork(NULL, NULL, snapshot_env);
+}
+
+
+#ifdef CSP_TSAN
+/* ThreadSanitizer starts its background thread with every signal blocked
+ * (it is not made by pthread_create); user threads do not block SIGINT,
+ * SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2, SIGALRM and SIGCHLD all at once.
+ * Used in TSan builds only, to discount that thread. */
+static bool is_sanitizer_thread(long tid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/status", tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    unsigned long long mask = 0;
+    bool found = false;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "SigBlk:", 7) == 0) {
+            mask = strtoull(line + 7, NULL, 16);
+            found = true;
+            break;
+        }
+    fclose(f);
+    const int sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM, SIGCHLD };
+    for (size_t i = 0; found && i < sizeof sigs / sizeof sigs[0]; i++)
+        if (!(mask & (1ull << (sigs[i] - 1))))
+            return false;
+    return found;
+}
+#endif
+
+static bool known_tid(long tid, void *caller)
+{
+    if (tid == *(long *)caller)
+        return true;
+    for (int i = 0; i < nlib; i++)
+        if (lib_tids[i] == tid)
+            return true;
+    for (int i = 0; i < nenv; i++)
+        if (env_tids[i] == tid)
+            return true;
+#ifdef CSP_TSAN
+    if (is_sanitizer_thread(tid))
+        return true;
+#endif
+    return false;     /* a thread that could still call the library */
+}
+
+/* The check runs on whatever thread went idle last; the caller of
+ * csp_run/csp_stop is recorded here (tid_lock). */
+static long caller_tid_for_check;
+
+static bool check_tid(long tid, void *arg)
+{
+    bool *ok = arg;
+    if (!known_tid(tid, &caller_tid_for_check))
+        *ok = false;
+    return *ok;
 }
 
 static bool only_our_threads(void)
 {
-    long n = proc_threads();
-    if (n < 0)
-        return true;    /* cannot count: the other conditions suffice */
-    long ours = (long)atomic_load(&rt.nworkers_a) + timer_thread_count() + netpoll_thread_count() + 1 +
-                env_threads;
-#ifdef CSP_TSAN
-    ours += 2;         /* TSan's background threads (one more after fork) */
-#endif
-    return n <= ours;
+    bool ok = true;
+    lock_acquire(&tid_lock);
+    bool counted = for_each_tid(check_tid, &ok);
+    lock_release(&tid_lock);
+    return counted ? ok : true;   /* cannot count: the other conditions suffice */
 }
 
 void sched_check_deadlock(void)
@@ -841,6 +950,9 @@ static void abandon_one(struct task *t, void *arg)
 static int wait_tasks_locked(void)
 {
     tls_run_caller = true;
+    lock_acquire(&tid_lock);
+    caller_tid_for_check = my_tid();
+    lock_release(&tid_lock);
     atomic_store_explicit(&rt.waiting, true, memory_order_seq_cst);
     sched_check_deadlock();
     for (;;) {

@@ -29,6 +29,9 @@ void sched_note_foreign(void) __attribute__((visibility("hidden")));
  * the contract holds; cheap when it does not. */
 void sched_check_deadlock(void) __attribute__((visibility("hidden")));
 
+/* A library thread (worker, timer, poller) starts (true) or ends. */
+void sched_lib_thread(bool enter) __attribute__((visibility("hidden")));
+
 /* Starts the runtime with defaults if it is not running. */
 int sched_ensure_started(void) __attribute__((visibility("hidden")));
 

@@ -191,6 +191,7 @@ static void *timer_main(void *arg)
 {
     (void)arg;
     tls_on_timer = true;
+    sched_lib_thread(true);
     lock_acquire(&tlock);
     while (!tstop) {
         int64_t now = csp_now();
@@ -225,6 +226,7 @@ static void *timer_main(void *arg)
         lock_acquire(&tlock);
     }
     lock_release(&tlock);
+    sched_lib_thread(false);
     return NULL;
 }
 
