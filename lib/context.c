@@ -39,7 +39,7 @@ struct csp_ctx {
     csp_chan *done;              /* lazily made (lock)                   */
     int64_t deadline;
     struct timer timer;
-    bool timer_armed;            /* set once, before the ctx is shared   */
+    _Atomic bool timer_armed;    /* set once, by the creator             */
     struct csp_ctx *work_next;   /* cancel work list                     */
     bool background;
 };
@@ -110,7 +110,7 @@ static void cancel_tree(csp_ctx *root, int err)
         c->children = NULL;
         csp_chan *done = c->done;
         lock_release(&c->lock);
-        if (c->timer_armed)
+        if (atomic_load_explicit(&c->timer_armed, memory_order_relaxed))
             timer_stop(&c->timer);
         if (done)
             csp_close(done);
@@ -170,7 +170,7 @@ static csp_ctx *ctx_new(csp_ctx *parent, int64_t deadline)
             cancel_tree(c, ETIMEDOUT);
         } else {
             c->timer.when = deadline;
-            c->timer_armed = true;
+            atomic_store_explicit(&c->timer_armed, true, memory_order_relaxed);
             timer_start(&c->timer);
         }
     }
@@ -246,7 +246,7 @@ static csp_ctx *ctx_free(csp_ctx *c)
     /* Count is zero: nobody else can reach c except a cancel walk of the
      * parent (which skips zero-count children) or its own timer. */
     cancel_tree(c, ECANCELED);
-    if (c->timer_armed)
+    if (atomic_load_explicit(&c->timer_armed, memory_order_relaxed))
         timer_stop(&c->timer);
     csp_ctx *p = c->parent;
     if (p) {

@@ -56,7 +56,8 @@ struct fd_waiter {
 struct fd_rec {
     lock_t lock;
     _Atomic int8_t is_socket; /* hint: -1 unknown, 0 no, 1 yes        */
-    bool closing;             /* csp_fd_close between wake and close(2) */
+    _Atomic bool closing;     /* csp_fd_close between wake and close(2) */
+    _Atomic int users;        /* calls inside a read/write/accept now   */
     struct fd_waiter *head;
 };
 
@@ -90,7 +91,9 @@ static _Atomic long nwaiting;
 static pthread_mutex_t poller_mu = PTHREAD_MUTEX_INITIALIZER;
 static bool poller_running;
 static pthread_t poller_thread;
-static int epfd = -1;
+/* Written under poller_mu (release), read anywhere (acquire): a reader that
+ * sees the descriptor sees it created. */
+static _Atomic int epfd = -1;
 static int wake_pipe[2] = { -1, -1 };
 
 static struct fd_rec *rec_get(int fd)
@@ -188,7 +191,7 @@ static void *poller_main(void *arg)
 #ifdef CSP_USE_EPOLL
     struct epoll_event ev[128];
     for (;;) {
-        int n = epoll_wait(epfd, ev, 128, -1);
+        int n = epoll_wait(atomic_load_explicit(&epfd, memory_order_acquire), ev, 128, -1);
         for (int i = 0; i < n; i++) {
             int fd = ev[i].data.fd;
             if (fd == wake_pipe[0]) {
@@ -278,16 +281,18 @@ static int poller_ensure(void)
         fcntl(wake_pipe[1], F_SETFD, FD_CLOEXEC);
         fcntl(wake_pipe[0], F_SETFL, O_NONBLOCK);
 #ifdef CSP_USE_EPOLL
-        epfd = epoll_create1(EPOLL_CLOEXEC);
-        if (epfd < 0) {
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+        if (ep < 0) {
             err = errno;
             goto fail;
         }
         struct epoll_event ev = { .events = EPOLLIN, .data.fd = wake_pipe[0] };
-        if (epoll_ctl(epfd, EPOLL_CTL_ADD, wake_pipe[0], &ev) != 0) {
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, wake_pipe[0], &ev) != 0) {
             err = errno;
+            close(ep);
             goto fail;
         }
+        atomic_store_explicit(&epfd, ep, memory_order_release);
 #endif
         err = pthread_create(&poller_thread, NULL, poller_main, NULL);
         if (err)
@@ -296,11 +301,11 @@ static int poller_ensure(void)
     }
     goto out;
 fail:
-    if (epfd >= 0)
-        close(epfd);
+    if (atomic_load(&epfd) >= 0)
+        close(atomic_exchange(&epfd, -1));
     close(wake_pipe[0]);
     close(wake_pipe[1]);
-    epfd = wake_pipe[0] = wake_pipe[1] = -1;
+    wake_pipe[0] = wake_pipe[1] = -1;
 out:
     pthread_mutex_unlock(&poller_mu);
     return err;
@@ -326,11 +331,10 @@ void netpoll_stop_if_idle(void)
         poller_kick('q');
         pthread_join(poller_thread, NULL);
         poller_running = false;
-        if (epfd >= 0)
-            close(epfd);
+        close(atomic_exchange(&epfd, -1));
         close(wake_pipe[0]);
         close(wake_pipe[1]);
-        epfd = wake_pipe[0] = wake_pipe[1] = -1;
+        wake_pipe[0] = wake_pipe[1] = -1;
     }
     pthread_mutex_unlock(&poller_mu);
 }
@@ -345,7 +349,7 @@ static void rec_register_locked(struct fd_rec *r, int fd)
     struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                               .data.fd = fd };
     int saved = get_errno();
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+    if (epoll_ctl(atomic_load_explicit(&epfd, memory_order_acquire), EPOLL_CTL_ADD, fd, &ev) != 0)
         set_errno(saved);
 #else
     (void)fd;
@@ -435,7 +439,7 @@ static void arm_rec(struct fd_rec *r, struct fd_waiter *x)
 {
     for (int spins = 0;; spins++) {
         lock_acquire(&r->lock);
-        if (!r->closing)
+        if (!atomic_load(&r->closing))
             break;
         lock_release(&r->lock);
         spin_wait(spins);
@@ -536,7 +540,7 @@ CSP_API int csp_fd_close(int fd)
     struct fd_rec *r = rec_peek(fd);
     if (r) {
         lock_acquire(&r->lock);
-        r->closing = true;
+        atomic_store(&r->closing, true);
         for (struct fd_waiter *x = r->head, *n; x; x = n) {
             n = x->next;
             waiter_unlink(r, x);
@@ -546,18 +550,24 @@ CSP_API int csp_fd_close(int fd)
             }
         }
 #ifdef CSP_USE_EPOLL
-        if (epfd >= 0)
-            epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+        int ep = atomic_load_explicit(&epfd, memory_order_acquire);
+        if (ep >= 0)
+            epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
 #endif
         atomic_store(&r->is_socket, -1);
         lock_release(&r->lock);
+        /* Go's fdMutex in miniature: a call already inside read(2) or
+         * write(2) on this descriptor finishes before the number is
+         * released (new calls see closing and fail with EBADF). */
+        for (int spins = 0; atomic_load(&r->users) != 0; spins++)
+            spin_wait(spins);
     }
     int err = close(fd) == 0 || errno == EINTR ? 0 : errno;
     if (r) {
         /* Waiters that armed in the window got EBADF; the number may now
          * be reused for a new file. */
         lock_acquire(&r->lock);
-        r->closing = false;
+        atomic_store(&r->closing, false);
         lock_release(&r->lock);
     }
     return err;
@@ -607,11 +617,36 @@ static bool wait_io(int fd, int ev, int64_t deadline)
  * MSG_DONTWAIT (and MSG_NOSIGNAL: a closed peer is EPIPE, not SIGPIPE);
  * the first use of a socket also sets O_NONBLOCK, as the contract says.
  * Anything else: O_NONBLOCK, then read/write. */
+static ssize_t io_once_raw(struct fd_rec *r, int fd, void *buf, size_t n, bool wr);
+
+/* Brackets one I/O system call with the record's user count (seq_cst:
+ * Dekker with csp_fd_close's closing flag). */
 static ssize_t io_once(int fd, void *buf, size_t n, bool wr)
 {
     struct fd_rec *r = rec_get(fd);
+    if (!r)
+        return io_once_raw(NULL, fd, buf, n, wr);
+    /* While a csp_fd_close of this number finishes, wait: afterwards the
+     * call either fails with EBADF from the kernel (it was our descriptor
+     * being closed) or works on the new file the number now names. */
+    for (int spins = 0;; spins++) {
+        atomic_fetch_add(&r->users, 1);
+        if (!atomic_load(&r->closing))
+            break;
+        atomic_fetch_sub(&r->users, 1);
+        spin_wait(spins);
+    }
+    ssize_t k = io_once_raw(r, fd, buf, n, wr);
+    int e = get_errno();
+    atomic_fetch_sub(&r->users, 1);
+    set_errno(e);
+    return k;
+}
+
+static ssize_t io_once_raw(struct fd_rec *r, int fd, void *buf, size_t n, bool wr)
+{
     int8_t sock = r ? atomic_load_explicit(&r->is_socket, memory_order_relaxed) : 0;
-    if (sock != 0 && MSG_DONTWAIT) {
+    if (sock != 0 && MSG_DONTWAIT != 0) {
         ssize_t k = wr ? send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL)
                        : recv(fd, buf, n, MSG_DONTWAIT);
         if (k >= 0 || get_errno() != ENOTSOCK) {
