@@ -1,6 +1,8 @@
 /*
  * pipeline.c - Go's "Pipelines and cancellation": gen -> sq (fanned out to
- * two tasks) -> merge (fan-in), stopped early by closing a done channel.
+ * two tasks) -> merge (fan-in), stopped early by closing a done channel
+ * (part 1) or by cancelling a context whose done channel the stages watch
+ * (part 2).
  *
  *   func gen(done <-chan struct{}, nums ...int) <-chan int
  *   func sq(done <-chan struct{}, in <-chan int) <-chan int {
@@ -205,16 +207,20 @@ static void pipeline_main(void *arg)
     num_chan_release(out);
     csp_wg_wait(&stages);
 
-    /* 2. Take three values from an endless pipeline, then cancel. */
-    done = csp_chan_make(0, 0);
+    /* 2. Take three values from an endless pipeline, then cancel - with a
+     *    context this time: ctx, cancel := context.WithCancel(...); the
+     *    stages select on ctx.Done() (each retains the channel). */
+    csp_ctx *ctx = csp_ctx_with_cancel(csp_ctx_background());
+    done = csp_chan_retain(csp_ctx_done(ctx));
     out = build(done, 1, 1000000000);
     int taken = 0;
     for (; taken < 3; taken++)
         if (num_chan_recv(out, &v) != 0)
             break;
     printf("cancel: took %d values, closing done\n", taken);
-    csp_close(done);                      /* defer close(done) */
+    csp_ctx_cancel(ctx);                  /* defer cancel(): closes done */
     csp_wg_wait(&stages);                 /* returns once all have exited */
+    csp_ctx_release(ctx);
     printf("cancel: every stage task has exited\n");
     csp_chan_release(done);
     num_chan_release(out);
