@@ -144,8 +144,12 @@ static csp_ctx *ctx_new(csp_ctx *parent, int64_t deadline)
         return NULL;
     }
     atomic_init(&c->refs, 1);
+    /* A deadline no earlier than the parent's is the parent's: no timer of
+     * our own (the parent's cancels the whole subtree at once, as Go's
+     * WithDeadline does). */
     int64_t pd = parent->deadline;
-    if (deadline == CSP_FOREVER || (pd != CSP_FOREVER && pd < deadline))
+    bool own_timer = deadline != CSP_FOREVER && (pd == CSP_FOREVER || deadline < pd);
+    if (!own_timer)
         deadline = pd;
     c->deadline = deadline;
     c->timer.fn = deadline_fire;
@@ -165,7 +169,7 @@ static csp_ctx *ctx_new(csp_ctx *parent, int64_t deadline)
         }
         lock_release(&parent->lock);
     }
-    if (!atomic_load(&c->err) && deadline != CSP_FOREVER) {
+    if (!atomic_load(&c->err) && own_timer) {
         if (deadline <= csp_now()) {
             cancel_tree(c, ETIMEDOUT);
         } else {
