@@ -87,20 +87,25 @@ static void dump_one(struct task *t, void *arg)
     case TASK_RUNNING:
     case TASK_WOKEN:    state = "running"; break;
     case TASK_PARKING:
-    case TASK_PARKED:   state = reason_name(t->wait_reason); parked = true; break;
+    case TASK_PARKED:   state = NULL; parked = true; break;
     default:            return;   /* free, dead or abandoned: not live */
     }
     char name[256], line[512];
-    fn_name(t->fn, name, sizeof name);
+    /* Racy by design (a snapshot for a human): relaxed atomic reads. */
+    void (*fn)(void *) = __atomic_load_n(&t->fn, __ATOMIC_RELAXED);
+    unsigned long long id = __atomic_load_n(&t->id, __ATOMIC_RELAXED);
+    int reason = __atomic_load_n(&t->wait_reason, __ATOMIC_RELAXED);
+    int64_t since = __atomic_load_n(&t->park_since, __ATOMIC_RELAXED);
+    fn_name(fn, name, sizeof name);
     int n;
     if (parked) {
-        int64_t ms = (d->now - t->park_since) / 1000000;
+        state = reason_name(reason);
+        int64_t ms = (d->now - since) / 1000000;
         if (ms < 0)
             ms = 0;
-        n = snprintf(line, sizeof line, "%llu %s %lld ms %s\n", (unsigned long long)t->id, state,
-                     (long long)ms, name);
+        n = snprintf(line, sizeof line, "%llu %s %lld ms %s\n", id, state, (long long)ms, name);
     } else {
-        n = snprintf(line, sizeof line, "%llu %s %s\n", (unsigned long long)t->id, state, name);
+        n = snprintf(line, sizeof line, "%llu %s %s\n", id, state, name);
     }
     if (n > 0)
         write_all(d, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);

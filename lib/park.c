@@ -52,8 +52,9 @@ uint32_t waiter_park(struct waiter *w, int64_t deadline, int reason,
          * unlock() publishes (release) or through the timer armed below
          * (its lock publishes), and both come after this store. */
         atomic_store_explicit(&t->state, TASK_PARKING, memory_order_relaxed);
-        t->wait_reason = (uint8_t)reason;
-        t->park_since = sched_stamp();
+        /* Relaxed atomics: csp_dump reads these from other threads. */
+        __atomic_store_n(&t->wait_reason, (uint8_t)reason, __ATOMIC_RELAXED);
+        __atomic_store_n(&t->park_since, sched_stamp(), __ATOMIC_RELAXED);
         CHAOS();
         if (unlock)
             unlock(arg);
@@ -70,7 +71,7 @@ uint32_t waiter_park(struct waiter *w, int64_t deadline, int reason,
          * so nothing touches w after this. */
         if (deadline != CSP_FOREVER)
             timer_stop(&w->timer);
-        t->wait_reason = WAIT_NONE;
+        __atomic_store_n(&t->wait_reason, (uint8_t)WAIT_NONE, __ATOMIC_RELAXED);
         return atomic_load_explicit(&w->claim, memory_order_acquire);
     }
 

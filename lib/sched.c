@@ -1078,9 +1078,11 @@ static int spawn(void (*fn)(void *), void *arg, const void *env, size_t size)
         }
         memcpy(arg, env, size);
     }
-    t->fn = fn;
+    /* fn and id are read by csp_dump from other threads: relaxed atomics. */
+    __atomic_store_n(&t->fn, fn, __ATOMIC_RELAXED);
     t->arg = arg;
-    t->id = atomic_fetch_add_explicit(&rt.next_id, 1, memory_order_relaxed) + 1;
+    __atomic_store_n(&t->id, atomic_fetch_add_explicit(&rt.next_id, 1, memory_order_relaxed) + 1,
+                     __ATOMIC_RELAXED);
     task_prepare(t, task_entry);
 #ifdef CSP_TSAN
     t->tsan_fiber = __tsan_create_fiber(0);

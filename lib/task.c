@@ -159,7 +159,7 @@ struct task *task_alloc(size_t stack_size, int guard, size_t env_size)
     t->env_heap = NULL;
     t->env_reserved = 0;
     t->switches = 0;
-    t->wait_reason = WAIT_NONE;
+    __atomic_store_n(&t->wait_reason, (uint8_t)WAIT_NONE, __ATOMIC_RELAXED);
     return t;
 }
 
