@@ -9,3 +9,7 @@ include $(srcdir)/tests/chan.mk
 include $(srcdir)/tests/sync.mk
 include $(srcdir)/tests/io.mk
 include $(srcdir)/tests/docs.mk
+
+check_PROGRAMS += tests/check_version
+TESTS += tests/check_version
+tests_check_version_LDADD = $(LDADD_CSP)
