@@ -955,13 +955,23 @@ static int wait_tasks_locked(void)
     lock_release(&tid_lock);
     atomic_store_explicit(&rt.waiting, true, memory_order_seq_cst);
     sched_check_deadlock();
+    /* The check runs when the last worker goes idle or the last timer
+     * fires.  A condition that clears later with no such event (a thread
+     * of ours still listed for a moment after it was joined, as under
+     * qemu-user) would leave a real deadlock unreported: so the waiting
+     * caller also re-checks now and then, backing off to once a second. */
+    int64_t nap = 10000000;
     for (;;) {
         uint32_t seen = atomic_load_explicit(&rt.run_word, memory_order_acquire);
         if (atomic_load_explicit(&rt.ntasks, memory_order_acquire) == 0)
             break;
         if (atomic_load_explicit(&rt.deadlock, memory_order_acquire))
             break;
-        futex_wait(&rt.run_word, seen, CSP_FOREVER);
+        if (futex_wait(&rt.run_word, seen, csp_deadline(nap)) == ETIMEDOUT) {
+            sched_check_deadlock();
+            if (nap < 1000000000)
+                nap *= 2;
+        }
     }
     atomic_store_explicit(&rt.waiting, false, memory_order_seq_cst);
     tls_run_caller = false;
