@@ -33,7 +33,7 @@ bench_micro_quick_CPPFLAGS = $(AM_CPPFLAGS) -DCSP_BENCH_QUICK
 bench_micro_quick_LDADD = $(LDADD_CSP)
 
 CLEANFILES += bench/csp_bench$(EXEEXT) bench/micro$(EXEEXT)
-EXTRA_DIST += bench/compare
+EXTRA_DIST += bench/compare bench/compare-ctx bench/peers/context.go
 
 bench: bench/csp_bench$(EXEEXT) bench/micro$(EXEEXT)
 	@case " $(CFLAGS) " in *" -O0 "*|*" -O0"*) \

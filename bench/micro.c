@@ -27,6 +27,7 @@
  *   wake_remote_idle    wake_remote after a 1 ms pause, so the other worker
  *                       has gone to sleep (futex wake-up included)
  *   ctx_cancel          csp_ctx_with_cancel + csp_ctx_cancel + release
+ *   ctx_child_cancel    the same under a live cancellable parent
  *
  * Each checks what it did (counts, return codes) and exits 1 if wrong.
  */
@@ -445,6 +446,35 @@ static void m_ctx_cancel(void)
     report("ctx_cancel", c.n, c.ns, NULL);
 }
 
+/* A child of a live cancellable parent: linked into the parent's list on
+ * creation and unlinked on release (Go's WithCancel(parent) + cancel()). */
+static void ctx_child_main(void *arg)
+{
+    struct common *c = arg;
+    long cancelled = 0;
+    csp_ctx *parent = csp_ctx_with_cancel(csp_ctx_background());
+    CHECK(parent != NULL, "csp_ctx_with_cancel: %s", strerror(errno));
+    int64_t start = csp_now();
+    for (long i = 0; i < c->n; i++) {
+        csp_ctx *ctx = csp_ctx_with_cancel(parent);
+        CHECK(ctx != NULL, "csp_ctx_with_cancel: %s", strerror(errno));
+        csp_ctx_cancel(ctx);
+        cancelled += csp_ctx_err(ctx) == ECANCELED;
+        csp_ctx_release(ctx);
+    }
+    c->ns = csp_now() - start;
+    c->count = cancelled;
+    csp_ctx_release(parent);
+}
+
+static void m_ctx_child_cancel(void)
+{
+    struct common c = { .n = size_of(2000000, 1000) };
+    run(0, ctx_child_main, &c);
+    CHECK(c.count == c.n, "cancelled %ld of %ld", c.count, c.n);
+    report("ctx_child_cancel", c.n, c.ns, NULL);
+}
+
 /* ---- main ---------------------------------------------------------------------- */
 
 static const struct {
@@ -465,6 +495,7 @@ static const struct {
     { "wake_remote", m_wake_remote },
     { "wake_remote_idle", m_wake_remote_idle },
     { "ctx_cancel", m_ctx_cancel },
+    { "ctx_child_cancel", m_ctx_child_cancel },
 };
 #define NMICROS (sizeof micros / sizeof micros[0])
 

@@ -41,6 +41,7 @@ struct csp_ctx {
     struct timer timer;
     _Atomic bool timer_armed;    /* set once, by the creator             */
     struct csp_ctx *work_next;   /* cancel work list                     */
+    struct csp_ctx *close_next;  /* cancel's second pass                 */
     bool background;
 };
 
@@ -77,14 +78,30 @@ static void put(csp_ctx *c)
         c = ctx_free(c);
 }
 
-/* Cancels c and its subtree with err (ECANCELED or ETIMEDOUT).  The work
- * list links (work_next) of the children are ours alone: a child enters a
- * work list only by being taken off its parent's list under the parent's
- * lock, which happens once.  The root never enters it (another thread may
- * be walking from the same root). */
+/* The second half of cancelling c: stop its timer, close its done. */
+static void close_done(csp_ctx *c)
+{
+    if (atomic_load_explicit(&c->timer_armed, memory_order_relaxed))
+        timer_stop(&c->timer);
+    lock_acquire(&c->lock);
+    csp_chan *done = c->done;
+    lock_release(&c->lock);
+    if (done)
+        csp_close(done);    /* EPIPE if csp_ctx_done made it closed: fine */
+}
+
+/* Cancels c and its subtree with err (ECANCELED or ETIMEDOUT), in two
+ * passes: first every context of the subtree gets its err (so whoever is
+ * woken by a done channel sees the whole subtree cancelled), then the
+ * timers stop and the done channels close.  The work-list links
+ * (work_next, close_next) of the children are ours alone: a child enters a
+ * walk only by being taken off its parent's list under the parent's lock,
+ * which happens once.  The root never enters a list (another thread may be
+ * walking from the same root). */
 static void cancel_tree(csp_ctx *root, int err)
 {
-    csp_ctx *work = NULL;
+    csp_ctx *work = NULL, *closing = NULL;
+    bool root_cancelled = false;
     csp_ctx *c = root;          /* the caller keeps root alive */
     for (; c; c = work, work = work ? work->work_next : NULL) {
         lock_acquire(&c->lock);
@@ -108,14 +125,21 @@ static void cancel_tree(csp_ctx *root, int err)
             }
         }
         c->children = NULL;
-        csp_chan *done = c->done;
         lock_release(&c->lock);
-        if (atomic_load_explicit(&c->timer_armed, memory_order_relaxed))
-            timer_stop(&c->timer);
-        if (done)
-            csp_close(done);
-        if (c != root)
-            put(c);
+        if (c == root) {
+            root_cancelled = true;
+        } else {
+            c->close_next = closing;    /* keeps our reference until then */
+            closing = c;
+        }
+    }
+    if (root_cancelled)
+        close_done(root);
+    while (closing) {
+        c = closing;
+        closing = c->close_next;
+        close_done(c);
+        put(c);
     }
 }
 
