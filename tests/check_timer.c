@@ -28,67 +28,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static void run_mode(void (*fn)(void *), int mode)
-{
-    if (mode == 0) {
-        RUN_MAIN(fn, NULL);
-    } else {
-        fn(NULL);
-        ck_assert_int_eq(csp_stop(), 0);
-    }
-}
-
-#define GROUP_MAX_THREADS 64
-struct group {
-    csp_waitgroup wg;
-    pthread_t th[GROUP_MAX_THREADS];
-    int nth;
-};
-
-struct tramp {
-    void (*fn)(void *);
-    void *arg;
-    struct group *g;
-};
-
-static void task_tramp(void *p)
-{
-    struct tramp t = *(struct tramp *)p;
-    t.fn(t.arg);
-    csp_wg_done(&t.g->wg);
-}
-
-static void *thread_tramp(void *p)
-{
-    struct tramp t = *(struct tramp *)p;
-    free(p);
-    t.fn(t.arg);
-    csp_wg_done(&t.g->wg);
-    return NULL;
-}
-
-static void group_go(struct group *g, int thread, void (*fn)(void *), void *arg)
-{
-    csp_wg_add(&g->wg, 1);
-    struct tramp t = { fn, arg, g };
-    if (!thread) {
-        ck_assert_int_eq(csp_go_copy(task_tramp, &t, sizeof t), 0);
-        return;
-    }
-    ck_assert_int_lt(g->nth, GROUP_MAX_THREADS);
-    struct tramp *h = malloc(sizeof *h);
-    ck_assert_ptr_nonnull(h);
-    *h = t;
-    ck_assert_int_eq(pthread_create(&g->th[g->nth++], NULL, thread_tramp, h), 0);
-}
-
-static void group_wait(struct group *g)
-{
-    ck_assert_int_eq(csp_wg_wait(&g->wg), 0);
-    for (int i = 0; i < g->nth; i++)
-        pthread_join(g->th[i], NULL);
-    g->nth = 0;
-}
 
 static uint32_t rnd(uint32_t *s)
 {
