@@ -876,8 +876,8 @@ static int start_locked(const csp_config *cfg)
     int err = timer_thread_ensure();
     if (err)
         return err;
-    struct worker *ws = NULL;
-    if (posix_memalign((void **)&ws, CACHELINE, n * sizeof *ws) != 0)
+    struct worker *ws = csp_aligned_alloc(n * sizeof *ws);
+    if (!ws)
         return ENOMEM;
     memset(ws, 0, n * sizeof *ws);
     rt.workers = ws;
@@ -906,7 +906,7 @@ static int start_locked(const csp_config *cfg)
                     sched_yield();
                 }
             }
-            free(ws);
+            csp_free(ws);
             rt.workers = NULL;
             return err;
         }
@@ -1009,7 +1009,7 @@ static void stop_locked(void)
         }
     }
     atomic_store(&rt.nworkers_a, 0);
-    free(rt.workers);
+    csp_free(rt.workers);
     rt.workers = NULL;
     atomic_store(&rt.foreign, false);
     atomic_store(&rt.deadlock, false);

@@ -13,3 +13,9 @@ include $(srcdir)/tests/docs.mk
 check_PROGRAMS += tests/check_version
 TESTS += tests/check_version
 tests_check_version_LDADD = $(LDADD_CSP)
+
+# The allocation-failure walk.
+check_PROGRAMS += tests/allocfail_helper
+tests_allocfail_helper_LDADD = $(LDADD_CSP)
+TESTS += tests/check_allocfail.sh
+EXTRA_DIST += tests/check_allocfail.sh
