@@ -677,7 +677,7 @@ static void *worker_main(void *arg)
  * runtime thread, an emulator's helper), and - in ThreadSanitizer builds -
  * TSan's background thread (is_sanitizer_thread).  Threads are told apart
  * by kernel thread id. */
-#define MAX_TIDS 64
+#define MAX_TIDS 4200     /* csp_config.workers is at most 4096 */
 static lock_t tid_lock = LOCK_INIT;
 static long lib_tids[MAX_TIDS];     /* workers, timer, poller (tid_lock)  */
 static long env_tids[MAX_TIDS];     /* the environment's (tid_lock)       */
