@@ -90,6 +90,7 @@ static _Atomic long nwaiting;
 
 static pthread_mutex_t poller_mu = PTHREAD_MUTEX_INITIALIZER;
 static bool poller_running;
+static _Atomic bool poller_up;       /* poller_running, readable lock-free */
 static pthread_t poller_thread;
 /* Written under poller_mu (release), read anywhere (acquire): a reader that
  * sees the descriptor sees it created. */
@@ -268,6 +269,24 @@ static void poller_kick(char what)
     }
 }
 
+/* Moves one of our own descriptors above the numbers programs usually
+ * hold, so that making the poller does not keep the number of a
+ * descriptor the user just closed (a later call on that number must see
+ * EBADF, not our pipe).  Falls back to the original on failure. */
+static int fd_high(int fd)
+{
+#ifdef F_DUPFD_CLOEXEC
+    if (fd < 0)
+        return fd;
+    int h = fcntl(fd, F_DUPFD_CLOEXEC, 256);
+    if (h >= 0) {
+        close(fd);
+        return h;
+    }
+#endif
+    return fd;
+}
+
 static int poller_ensure(void)
 {
     pthread_mutex_lock(&poller_mu);
@@ -277,11 +296,13 @@ static int poller_ensure(void)
             err = errno;
             goto out;
         }
+        wake_pipe[0] = fd_high(wake_pipe[0]);
+        wake_pipe[1] = fd_high(wake_pipe[1]);
         fcntl(wake_pipe[0], F_SETFD, FD_CLOEXEC);
         fcntl(wake_pipe[1], F_SETFD, FD_CLOEXEC);
         fcntl(wake_pipe[0], F_SETFL, O_NONBLOCK);
 #ifdef CSP_USE_EPOLL
-        int ep = epoll_create1(EPOLL_CLOEXEC);
+        int ep = fd_high(epoll_create1(EPOLL_CLOEXEC));
         if (ep < 0) {
             err = errno;
             goto fail;
@@ -298,6 +319,7 @@ static int poller_ensure(void)
         if (err)
             goto fail;
         poller_running = true;
+        atomic_store_explicit(&poller_up, true, memory_order_release);
     }
     goto out;
 fail:
@@ -309,6 +331,18 @@ fail:
 out:
     pthread_mutex_unlock(&poller_mu);
     return err;
+}
+
+/* Every descriptor call starts here, before it looks at the caller's
+ * descriptor: the poller's own descriptors (epoll, wake pipe) are made
+ * now if they do not exist yet, never in the middle of a call, where they
+ * could take the number of a descriptor csp_fd_close just closed under a
+ * waiter's feet (the waiter's re-check would then watch our pipe). */
+int netpoll_enter(void)
+{
+    if (likely(atomic_load_explicit(&poller_up, memory_order_acquire)))
+        return 0;
+    return poller_ensure();
 }
 
 int netpoll_thread_count(void)
@@ -328,6 +362,7 @@ void netpoll_stop_if_idle(void)
 {
     pthread_mutex_lock(&poller_mu);
     if (poller_running && atomic_load(&nwaiting) == 0) {
+        atomic_store(&poller_up, false);
         poller_kick('q');
         pthread_join(poller_thread, NULL);
         poller_running = false;
@@ -522,6 +557,9 @@ CSP_API int csp_fd_wait(int fd, int events, int64_t deadline)
         return EBADF;
     if (events == 0 || (events & ~(CSP_IO_READ | CSP_IO_WRITE)))
         return EINVAL;
+    int e0 = netpoll_enter();
+    if (e0)
+        return e0;
     if (!fd_is_open(fd))
         return EBADF;
     /* The answer must be true when we give it: confirm a wake-up with
@@ -669,6 +707,11 @@ CSP_API ssize_t csp_read(int fd, void *buf, size_t n, int64_t deadline)
         set_errno(EBADF);
         return -1;
     }
+    int pe = netpoll_enter();
+    if (pe) {
+        set_errno(pe);
+        return -1;
+    }
     for (;;) {
         ssize_t r = io_once(fd, buf, n, false);
         if (r >= 0)
@@ -686,6 +729,11 @@ CSP_API ssize_t csp_write(int fd, const void *buf, size_t n, int64_t deadline)
 {
     if (fd < 0) {
         set_errno(EBADF);
+        return -1;
+    }
+    int pe = netpoll_enter();
+    if (pe) {
+        set_errno(pe);
         return -1;
     }
     size_t done = 0;
@@ -709,6 +757,11 @@ CSP_API int csp_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int64_
 {
     if (fd < 0) {
         set_errno(EBADF);
+        return -1;
+    }
+    int pe = netpoll_enter();
+    if (pe) {
+        set_errno(pe);
         return -1;
     }
     set_nonblock(fd);
@@ -741,6 +794,11 @@ CSP_API int csp_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, 
 {
     if (fd < 0) {
         set_errno(EBADF);
+        return -1;
+    }
+    int pe = netpoll_enter();
+    if (pe) {
+        set_errno(pe);
         return -1;
     }
     set_nonblock(fd);

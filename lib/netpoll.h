@@ -23,6 +23,10 @@ void netpoll_sel_free(struct netpoll_sel *s) __attribute__((visibility("hidden")
  * descriptor that is not open counts as ready with *err = EBADF. */
 bool netpoll_ready_now(int fd, int events, int *err) __attribute__((visibility("hidden")));
 
+/* Makes sure the poller exists before a call touches the caller's
+ * descriptor: 0 or an errno value. */
+int  netpoll_enter(void) __attribute__((visibility("hidden")));
+
 /* Number of parties waiting for I/O (deadlock detection). */
 long netpoll_waiting(void) __attribute__((visibility("hidden")));
 /* Library threads it runs (0 or 1), and stopping them when unused. */

@@ -157,6 +157,8 @@ static int select_once(csp_case *cases, size_t n, int64_t deadline)
     }
     bool nowait = deadline != CSP_FOREVER && (deadline == CSP_NOWAIT || deadline <= csp_now());
     int timeout_rc = deadline == CSP_NOWAIT ? -EAGAIN : -ETIMEDOUT;
+    if (has_io && netpoll_enter() != 0)
+        return -ENOMEM;
 
     if (n == 0) {
         if (nowait)
