@@ -22,16 +22,6 @@
 #define MS(x) ((int64_t)(x) * 1000000)
 #define SEC(x) ((int64_t)(x) * 1000000000)
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
 
 /* Iterations of the race loops: fewer under a sanitizer (each is slower),
  * more with CSP_STRESS_SCALE. */

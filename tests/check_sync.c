@@ -20,16 +20,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
 
 #define MS 1000000LL
 
@@ -122,42 +112,6 @@ static unsigned rnd(void)
     s ^= s >> 17;
     s ^= s << 5;
     return s;
-}
-
-/* Runs fn() in a forked child with stderr captured into err; returns the
- * wait status.  The child never returns into Check. */
-static int run_child(void (*fn)(void), char *err, size_t errsz)
-{
-    int p[2];
-    REQUIRE_EQ(pipe(p), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    REQUIRE_GE(pid, 0);
-    if (pid == 0) {
-        close(p[0]);
-        dup2(p[1], 2);
-        close(p[1]);
-        fn();
-        _exit(0);
-    }
-    close(p[1]);
-    size_t n = 0;
-    for (;;) {
-        char scratch[256];
-        char *dst = n + 1 < errsz ? err + n : scratch;
-        size_t room = n + 1 < errsz ? errsz - 1 - n : sizeof scratch;
-        ssize_t k = read(p[0], dst, room);
-        if (k <= 0)
-            break;
-        if (dst != scratch)
-            n += (size_t)k;
-    }
-    err[n] = 0;
-    close(p[0]);
-    int status;
-    REQUIRE_EQ(waitpid(pid, &status, 0), pid);
-    return status;
 }
 
 /* ---- zero value, *_INIT, try forms, EPERM --------------------------------- */
@@ -1050,7 +1004,7 @@ static void wg_misuse_task(void)
 START_TEST(test_waitgroup_negative_aborts)
 {
     static char err[8192];
-    int st = run_child(_i ? wg_misuse_task : wg_misuse_plain, err, sizeof err);
+    int st = run_child_stderr(_i ? wg_misuse_task : wg_misuse_plain, err, sizeof err);
     REQUIRE_MSG(!(WIFEXITED(st) && WEXITSTATUS(st) == 0),
                   "negative counter did not abort");
     REQUIRE_MSG(strstr(err, "negative") && strstr(err, "WaitGroup"),

@@ -19,16 +19,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
 
 #define MS 1000000LL
 
@@ -75,42 +65,6 @@ static void busy_ns(int64_t ns)
     int64_t end = csp_now() + ns;
     while (csp_now() < end)
         ;
-}
-
-/* Runs fn() in a forked child with stderr captured into err; returns the
- * wait status.  The child never returns into Check. */
-static int run_child(void (*fn)(void), char *err, size_t errsz)
-{
-    int p[2];
-    REQUIRE_EQ(pipe(p), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    REQUIRE_GE(pid, 0);
-    if (pid == 0) {
-        close(p[0]);
-        dup2(p[1], 2);
-        close(p[1]);
-        fn();
-        _exit(0);
-    }
-    close(p[1]);
-    size_t n = 0;
-    for (;;) {
-        char scratch[256];
-        char *dst = n + 1 < errsz ? err + n : scratch;
-        size_t room = n + 1 < errsz ? errsz - 1 - n : sizeof scratch;
-        ssize_t k = read(p[0], dst, room);
-        if (k <= 0)
-            break;
-        if (dst != scratch)
-            n += (size_t)k;
-    }
-    err[n] = 0;
-    close(p[0]);
-    int status;
-    REQUIRE_EQ(waitpid(pid, &status, 0), pid);
-    return status;
 }
 
 /* ---- csp_go, csp_go_copy ------------------------------------------------- */
@@ -992,7 +946,7 @@ START_TEST(test_stack_overflow)
 {
     static char err[1 << 20];  /* a sanitizer may report the overflow at length */
     overflow_guard = _i;
-    int st = run_child(overflow_child, err, sizeof err);
+    int st = run_child_stderr(overflow_child, err, sizeof err);
     REQUIRE_MSG(!(WIFEXITED(st) && WEXITSTATUS(st) == 0), "overflow went unnoticed; stderr: \"%.500s\"", err);
     REQUIRE_MSG(!WIFEXITED(st) || WEXITSTATUS(st) != 3, "csp_start failed");
     REQUIRE_MSG(strstr(err, "csp: task stack overflow") != NULL,

@@ -12,6 +12,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* Runs fn(arg) as the main task of a fresh runtime and checks it ended
  * cleanly (no deadlock). */
@@ -27,6 +31,19 @@ static inline int run_suite(Suite *s)
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+/* Built with a sanitizer?  Tests then use smaller sizes (each step is
+ * slower, and TSan's shadow memory per task is large). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
 
 /* ---- tasks and plain threads, waited for together ----------------------- */
 
@@ -93,6 +110,44 @@ static inline void group_wait(struct group *g)
     for (int i = 0; i < g->nth; i++)
         pthread_join(g->th[i], NULL);
     g->nth = 0;
+}
+
+/* ---- a child process with its stderr captured ---------------------------- */
+
+/* Runs fn() in a forked child with its stderr captured into err (NUL-
+ * terminated, truncated to errsz); returns the child's wait status. */
+static inline int run_child_stderr(void (*fn)(void), char *err, size_t errsz)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], 2);
+        close(p[1]);
+        fn();
+        _exit(0);
+    }
+    close(p[1]);
+    size_t n = 0;
+    for (;;) {
+        char scratch[256];
+        char *dst = n + 1 < errsz ? err + n : scratch;
+        size_t room = n + 1 < errsz ? errsz - 1 - n : sizeof scratch;
+        ssize_t k = read(p[0], dst, room);
+        if (k <= 0)
+            break;
+        if (dst != scratch)
+            n += (size_t)k;
+    }
+    err[n] = 0;
+    close(p[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return status;
 }
 
 #endif
