@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -479,6 +480,13 @@ int main(int argc, char **argv)
         else
             usage();
     }
+    /* The shell or CI runner that started us may have blocked SIGINT;
+     * unblock it here, before csp_run starts the worker threads, so
+     * that every thread inherits the mask and the signal arrives. */
+    sigset_t intr;
+    sigemptyset(&intr);
+    sigaddset(&intr, SIGINT);
+    pthread_sigmask(SIG_UNBLOCK, &intr, NULL);
     int r = csp_run(o.selftest ? selftest_main : serve_main, &o);
     if (r != 0) {
         fprintf(stderr, "echo: csp_run: %s\n", strerror(r));

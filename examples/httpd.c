@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -828,6 +829,13 @@ int main(int argc, char **argv)
         }
     }
     signal(SIGPIPE, SIG_IGN);   /* csp_write never raises it; plain writes might */
+    /* The shell or CI runner that started us may have blocked SIGINT;
+     * unblock it here, before csp_run starts the worker threads, so
+     * that every thread inherits the mask and the signal arrives. */
+    sigset_t intr;
+    sigemptyset(&intr);
+    sigaddset(&intr, SIGINT);
+    pthread_sigmask(SIG_UNBLOCK, &intr, NULL);
     int r = csp_run(o.selftest ? selftest_main : serve_main, &o);
     if (r != 0) {
         fprintf(stderr, "httpd: csp_run: %s\n", strerror(r));

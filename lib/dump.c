@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,4 +167,12 @@ void dump_signal_install(void)
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(sig, &sa, NULL);
+    /* The user asked for the dump by name, so make sure the signal can
+     * arrive: a shell or CI runner may have started us with it blocked.
+     * csp_start calls this before it makes the workers, which inherit the
+     * unblocked mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
