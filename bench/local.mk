@@ -76,3 +76,5 @@ bench-instr: bench/csp_bench$(EXEEXT) bench/micro$(EXEEXT)
 	done
 
 .PHONY: bench-instr
+
+include $(srcdir)/bench/io.mk

@@ -9,6 +9,8 @@ include $(srcdir)/tests/chan.mk
 include $(srcdir)/tests/sync.mk
 include $(srcdir)/tests/io.mk
 include $(srcdir)/tests/docs.mk
+include $(srcdir)/tests/fuzz.mk
+include $(srcdir)/tests/soak.mk
 
 check_PROGRAMS += tests/check_version
 TESTS += tests/check_version

@@ -1,0 +1,1 @@
+## bench/io.mk - the I/O benchmarks (issue 8).

@@ -1,0 +1,1 @@
+## tests/fuzz.mk - the libFuzzer target and `make fuzz` (issue 5).
