@@ -49,7 +49,9 @@ static uint64_t seed_get(void)
     return zero;
 }
 
-void chaos_point(void)
+/* xorshift64*: a per-thread stream derived from the seed and the order in
+ * which threads first reach a chaos point. */
+static uint32_t chaos_next(void)
 {
     uint64_t x = chaos_state;
     if (!x) {
@@ -60,7 +62,17 @@ void chaos_point(void)
     x ^= x << 25;
     x ^= x >> 27;
     chaos_state = x;
-    uint32_t r = (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 40);
+    return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+unsigned chaos_pick(unsigned n)
+{
+    return n > 1 ? chaos_next() % n : 0;
+}
+
+void chaos_point(void)
+{
+    uint32_t r = chaos_next() >> 8;
     switch (r % 16) {
     case 0:
         sched_yield();

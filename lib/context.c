@@ -104,6 +104,7 @@ static void cancel_tree(csp_ctx *root, int err)
     bool root_cancelled = false;
     csp_ctx *c = root;          /* the caller keeps root alive */
     for (; c; c = work, work = work ? work->work_next : NULL) {
+        CHAOS();
         lock_acquire(&c->lock);
         if (atomic_load_explicit(&c->err, memory_order_relaxed)) {
             lock_release(&c->lock);
@@ -133,6 +134,7 @@ static void cancel_tree(csp_ctx *root, int err)
             closing = c;
         }
     }
+    CHAOS();
     if (root_cancelled)
         close_done(root);
     while (closing) {

@@ -69,9 +69,15 @@ void  csp_free(void *p) __attribute__((visibility("hidden")));
 /* Chaos points: compiled in with --enable-chaos, nothing otherwise. */
 #ifdef CSP_CHAOS
 void chaos_point(void) __attribute__((visibility("hidden")));
+unsigned chaos_pick(unsigned n) __attribute__((visibility("hidden")));
 #define CHAOS() chaos_point()
+/* A seeded choice in [0, n) where the scheduler may pick freely (which
+ * idle worker wakes, where a woken task is queued); 0 without chaos, so
+ * the normal choice is the one taken. */
+#define CHAOS_PICK(n) chaos_pick(n)
 #else
 #define CHAOS() ((void)0)
+#define CHAOS_PICK(n) 0u
 #endif
 
 /* Sanitizer detection, for the fiber annotations and thread counting. */

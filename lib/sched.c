@@ -348,9 +348,13 @@ static void wake_idle(void)
                                                  memory_order_relaxed))
         return;
     lock_acquire(&rt.idle_lock);
-    struct worker *w = rt.idle_head;
+    /* Chaos builds wake some other sleeper than the first. */
+    struct worker **pp = &rt.idle_head;
+    for (unsigned k = CHAOS_PICK(rt.nworkers); k && *pp && (*pp)->idle_next; k--)
+        pp = &(*pp)->idle_next;
+    struct worker *w = *pp;
     if (w) {
-        rt.idle_head = w->idle_next;
+        *pp = w->idle_next;
         w->idle = false;
         atomic_fetch_sub_explicit(&rt.nidle, 1, memory_order_relaxed);
     }
@@ -393,6 +397,9 @@ static void enqueue(struct task *t, bool from_ready)
         wake_idle();
         return;
     }
+    /* Chaos builds sometimes queue a woken task behind the others. */
+    if (from_ready && CHAOS_PICK(4) == 1)
+        from_ready = false;
     if (from_ready) {
         /* A task woken by the running task runs next on this worker; the
          * one it displaces goes to the queue where thieves can see it.

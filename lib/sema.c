@@ -12,12 +12,14 @@ struct sema_bucket *sema_lock(const void *key)
     h ^= h >> 15;
     h *= 0x9E3779B97F4A7C15ull;
     struct sema_bucket *b = &buckets[(h >> 20) % SEMA_BUCKETS];
+    CHAOS();
     lock_acquire(&b->lock);
     return b;
 }
 
 void sema_unlock(struct sema_bucket *b)
 {
+    CHAOS();
     lock_release(&b->lock);
 }
 
@@ -73,6 +75,7 @@ static void unlock_bucket(void *arg)
 
 void sema_park(struct sema_bucket *b, struct sema_entry *e, int reason)
 {
+    CHAOS();
     waiter_park(&e->w, CSP_FOREVER, reason, unlock_bucket, b);
 }
 

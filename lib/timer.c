@@ -203,6 +203,7 @@ static void *timer_main(void *arg)
             /* A ticker re-arms itself for the next multiple of its period
              * after now (ticks a slow reader missed are dropped). */
             tls_in_callback = true;
+            CHAOS();
             bool again = t->fn(t);
             tls_in_callback = false;
             if (again) {

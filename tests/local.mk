@@ -12,6 +12,17 @@ include $(srcdir)/tests/docs.mk
 include $(srcdir)/tests/fuzz.mk
 include $(srcdir)/tests/soak.mk
 
+# Short scenarios for the slow paths; `make check-chaos` runs them under
+# many chaos seeds (tests/chaos-loop.sh).
+if HAVE_CHECK
+check_PROGRAMS += tests/check_chaos
+TESTS += tests/check_chaos
+endif
+tests_check_chaos_SOURCES = tests/check_chaos.c tests/testutil.h
+tests_check_chaos_CFLAGS = $(TEST_CFLAGS)
+tests_check_chaos_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/chaos-loop.sh
+
 check_PROGRAMS += tests/check_version
 TESTS += tests/check_version
 tests_check_version_LDADD = $(LDADD_CSP)
