@@ -8,6 +8,7 @@
  */
 #include "testutil.h"
 
+#include <fenv.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1060,6 +1061,51 @@ START_TEST(test_woken_task_runs_on_idle_worker)
 }
 END_TEST
 
+/* ---- floating-point control state ------------------------------------------------ */
+
+struct fpmode {
+    int mode;               /* the rounding mode this task runs with */
+    _Atomic int *bad;
+};
+
+static void fpmode_task(void *arg)
+{
+    struct fpmode *f = arg;
+    ck_assert_int_eq(fesetround(f->mode), 0);
+    for (int i = 0; i < 2000; i++) {
+        csp_yield();
+        /* An inexact division sets MXCSR's sticky flags; the switch must
+         * still carry the rounding mode, flags or not. */
+        volatile double x = 1.0, y = 3.0;
+        volatile double q = x / y;
+        (void)q;
+        if (fegetround() != f->mode)
+            atomic_fetch_add(f->bad, 1);
+    }
+    fesetround(FE_TONEAREST);
+}
+
+/* The rounding mode is part of a task's context (callee-saved in both
+ * ABIs): tasks with different modes sharing one worker, switching at every
+ * yield, each keep their own.  Also the case the switch optimizes: equal
+ * control words on both sides. */
+START_TEST(test_fp_rounding_mode_per_task)
+{
+    csp_config cfg = { 1, 0, 0 };
+    ck_assert_int_eq(csp_start(&cfg), 0);
+    _Atomic int bad = 0;
+    struct fpmode f[4] = { { FE_DOWNWARD, &bad }, { FE_TONEAREST, &bad },
+                           { FE_UPWARD, &bad }, { FE_TONEAREST, &bad } };
+    struct group g = { 0 };
+    for (int i = 0; i < 4; i++)
+        group_go(&g, 0, fpmode_task, &f[i]);
+    group_wait(&g);
+    ck_assert_int_eq(atomic_load(&bad), 0);
+    ck_assert_int_eq(fegetround(), FE_TONEAREST);
+    ck_assert_int_eq(csp_stop(), 0);
+}
+END_TEST
+
 /* ---- the suite --------------------------------------------------------------------- */
 
 static Suite *task_suite(void)
@@ -1069,6 +1115,7 @@ static Suite *task_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_go_copy);
     tcase_add_test(tc, test_yield);
+    tcase_add_test(tc, test_fp_rounding_mode_per_task);
     tcase_add_loop_test(tc, test_blocking_call_parks, 0, B_COUNT);
     tcase_add_loop_test(tc, test_tasks_and_threads_one_channel, 0, 2);
     tcase_add_test(tc, test_start_stop_restart);
