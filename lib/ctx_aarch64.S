@@ -3,9 +3,7 @@
  *
  * Callee-saved: x19-x28, the frame pointer x29, the link register x30 (our
  * resume address), sp, and the low 64 bits of v8-v15 (d8-d15).  FPCR is
- * saved too so that a task's rounding mode travels with it; it is written
- * only when the incoming task's differs (an msr to FPCR can stall the
- * pipeline, and almost every task keeps the default).
+ * saved too so that a task's rounding mode travels with it.
  * Frame (176 bytes): x19..x30 at 0..95, d8..d15 at 96..159, fpcr at 160.
  */
         .text
@@ -26,8 +24,8 @@ ctx_switch:
         stp     d10, d11, [sp, #112]
         stp     d12, d13, [sp, #128]
         stp     d14, d15, [sp, #144]
-        mrs     x10, fpcr
-        str     x10, [sp, #160]
+        mrs     x9, fpcr
+        str     x9, [sp, #160]
         mov     x9, sp
         str     x9, [x0]
         ldr     x9, [x1]
@@ -43,12 +41,9 @@ ctx_switch:
         ldp     d12, d13, [sp, #128]
         ldp     d14, d15, [sp, #144]
         ldr     x9, [sp, #160]
-        cmp     x9, x10
-        b.ne    2f
-1:      add     sp, sp, #176
+        msr     fpcr, x9
+        add     sp, sp, #176
         ret
-2:      msr     fpcr, x9
-        b       1b
         .size   ctx_switch, .-ctx_switch
 
         .globl  ctx_make

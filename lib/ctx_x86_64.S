@@ -3,15 +3,7 @@
  *
  * Callee-saved: rbx, rbp, r12-r15, rsp, the MXCSR control bits and the
  * x87 control word.  Saved frame, from the stored stack pointer up:
- *   [mxcsr:4 fpucw:2 zero:2] r15 r14 r13 r12 rbx rbp <return address>
- *
- * Loading MXCSR and the x87 control word costs more than the rest of the
- * switch together (fldcw serializes), and almost every task runs with the
- * defaults.  So the two words are stored always but loaded only when the
- * incoming task's differ from the outgoing one's, ignoring MXCSR's six
- * sticky exception flags (caller-saved status, not control, in the ABI;
- * any inexact operation sets one, so comparing them would load nearly
- * every time).
+ *   [mxcsr:4 fpucw:4] r15 r14 r13 r12 rbx rbp <return address>
  */
         .text
         .globl  ctx_switch
@@ -29,15 +21,12 @@ ctx_switch:
         pushq   %r15
         subq    $8, %rsp
         stmxcsr (%rsp)
-        movw    $0, 6(%rsp)
         fnstcw  4(%rsp)
-        movq    (%rsp), %rax
         movq    %rsp, (%rdi)
         movq    (%rsi), %rsp
-        xorq    (%rsp), %rax
-        andq    $-64, %rax              /* all but MXCSR's flag bits 0-5 */
-        jnz     2f
-1:      addq    $8, %rsp
+        ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        addq    $8, %rsp
         popq    %r15
         popq    %r14
         popq    %r13
@@ -48,9 +37,6 @@ ctx_switch:
          * misses the return-stack predictor (measured: 10.5 -> 4 ns). */
         popq    %rcx
         jmp     *%rcx
-2:      ldmxcsr (%rsp)
-        fldcw   4(%rsp)
-        jmp     1b
         .cfi_endproc
         .size   ctx_switch, .-ctx_switch
 
