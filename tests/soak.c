@@ -16,10 +16,13 @@
  *                         collector; workers wait with csp_recv_until.
  *   select                2-5 paced sources each sending through a select
  *                         of {send, done} with a short deadline (or
- *                         CSP_NOWAIT), and one hub selecting over all the
- *                         inputs plus a csp_after timer with deadlines of
- *                         20 us-1.5 ms, many of which expire; closed inputs
- *                         are disabled with Go's nil-channel idiom.
+ *                         CSP_NOWAIT); one hub, Go's select loop with a
+ *                         queue, selecting over receives from the inputs,
+ *                         a csp_after timer and a send of its queue's head
+ *                         to a drain task, with deadlines of 20 us-1.5 ms,
+ *                         many of which expire; cases are disabled with
+ *                         Go's nil-channel idiom (closed input, full or
+ *                         empty queue).
  *   lock                  4-12 tasks and a plain thread (the "lock thread",
  *                         for the whole run) lock a csp_mutex and a
  *                         csp_rwlock (blocking and try forms, some holders
@@ -78,29 +81,41 @@
  *     max(last third) <= max(first third) * 1.05 + 4 MiB.
  *
  * Maxima over windows, not single samples, because the allocator's RSS
- * saw-tooths (arenas grow and are trimmed); the constant 4 MiB absorbs a
- * late extra arena or a few hundred more touched stack pages, the 5% the
- * allocator's fragmentation drift.  The windows' centres are 0.6 T apart
- * (T the run), so a leak of r bytes/s shows as about 0.6 T r of growth:
- * in 600 s anything above ~15 KiB/s is caught (the program prints the
- * exact threshold), and the busy loops allocate far more often than that
- * (a 16-byte leak per channel made, per context or per timer fires it).
- * A bounded growth (a cache filling) is not a leak and may pass.  With
- * getrusage's peak RSS the series never falls and the criterion reads
- * "the peak stopped rising", equally sound.  Runs shorter than 30 s have
- * too few samples for thirds; they only check that the peak RSS stays
- * under --max-rss-mib (default 512).  Sanitizer builds report both checks
- * without enforcing them (the shadow memory and ASan's quarantine of up to
- * 256 MiB grow for minutes; LeakSanitizer judges leaks there) unless
- * --rss-check=on.
+ * saw-tooths (arenas grow and are trimmed) and one sample may catch a
+ * burst; the constant 4 MiB absorbs bounded late growth (a malloc arena
+ * of another worker thread filling up, stack slots touched a page deeper,
+ * together a few hundred KiB in the runs recorded in tests/README, where
+ * the whole process stays near 4 MiB), the 5% the allocator's
+ * fragmentation drift.  The windows are 0.6 T apart (T the run), so a
+ * leak of r bytes/s shows as about 0.6 T r of growth: over 600 s anything
+ * above ~12 KiB/s is caught (each run prints its threshold).  The loops
+ * make some 10,000 channels, contexts and timers and two million tasks a
+ * second, so even one leaked 16-byte block per object made, or one lost
+ * stack page per hundred tasks, is far above it.  A bounded growth (a
+ * cache filling) is not a leak and may pass; a leak slower than the
+ * threshold needs a longer run.  With getrusage's peak RSS the series
+ * never falls and the criterion reads "the peak stopped rising", equally
+ * sound.  Runs shorter than 30 s have too few samples for thirds; they
+ * only check that the peak RSS stays under --max-rss-mib (default 256).
+ * Sanitizer builds report both checks without enforcing them, unless
+ * --rss-check=on: ASan's quarantine holds up to 256 MiB of freed memory
+ * and fills for minutes (with ASAN_OPTIONS=quarantine_size_mb=4 the
+ * plateau holds), ThreadSanitizer's runtime keeps memory for every fiber
+ * ever created (one per task), and LeakSanitizer judges leaks there.
  *
  * Usage: soak [--seconds=N] [--workers=N] [--seed=N] [--rss-check=auto|on|off]
- *             [--max-rss-mib=N] [--quiet] [--inject=lose|dup|leak]
+ *             [--max-rss-mib=N] [--quiet] [--inject=lose|dup|leak] [--only=LOOP,...]
  * --inject tests the soak itself: a pipeline stage drops or doubles one
  * value per round, or each context round leaks 1 KiB; the run must fail.
+ * --only runs only the named loops (to tell which traffic a leak or a hang
+ * comes with); the lock thread and the fan thread always run.
  * Environment: SOAK_SECONDS, SOAK_WORKERS (flags win).  The last line is
- *   soak: seconds=... values=... messages=... tasks=... selects=...
- *         timeouts=... lockops=... peak_rss_kib=... end_rss_kib=... PASS|FAIL
+ *   soak: seconds=... values=... messages=... tasks=... selects=... timeouts=...
+ *         polls=... lockops=... timers=... contexts=... peak_rss_kib=...
+ *         end_rss_kib=... PASS|FAIL
+ * values: values reconciled end to end; messages: channel transfers of
+ * values (every hop); tasks: tasks spawned; polls: non-blocking selects
+ * that found nothing; lockops: locks taken; timers: timer events seen.
  */
 #include <csp.h>
 
@@ -144,8 +159,9 @@ static struct {
     int rss_check;          /* -1 auto, 0 off, 1 on */
     long max_rss_mib;
     bool quiet;
+    const char *only;       /* comma-separated loop names, NULL = all */
     enum { INJECT_NONE, INJECT_LOSE, INJECT_DUP, INJECT_LEAK } inject;
-} opt = { 600, 4, 0, -1, 512, false, INJECT_NONE };
+} opt = { 600, 4, 0, -1, 256, false, NULL, INJECT_NONE };
 
 /* ---- failures ------------------------------------------------------------- */
 
@@ -346,6 +362,7 @@ struct loop {
     void (*round)(struct loop *);
     struct rng rng;
     _Atomic uint64_t rounds;                /* the watchdog's heartbeat */
+    bool off;                               /* left out by --only */
 };
 
 /* ---- pipeline ---- */
@@ -628,14 +645,16 @@ static void fan_round(struct loop *l)
 
 /* ---- select with deadlines ---- */
 
-enum { SEL_MAX_IN = 5 };
+enum { SEL_MAX_IN = 5, HUB_QUEUE = 16 };
 
 struct sel_round {
-    csp_chan *in[SEL_MAX_IN];
+    csp_chan *in[SEL_MAX_IN];   /* sources -> hub */
+    csp_chan *out;              /* hub -> drain */
     uint64_t limit;
     int64_t deadline;
     struct atally sent;
-    csp_waitgroup wg;
+    struct tally got;           /* the drain's */
+    csp_waitgroup sources, drained;
 };
 
 struct source_env { struct sel_round *r; int i; };
@@ -684,7 +703,40 @@ out:
     OK(csp_close(r->in[e->i]));
     atally_merge(&r->sent, &t);
     counts_flush(&c);
-    csp_wg_done(&r->wg);
+    csp_wg_done(&r->sources);
+}
+
+static void sel_drain(void *arg)
+{
+    struct sel_round *r = arg;
+    struct rng rng;
+    rng_init(&rng);
+    struct counts c = { 0 };
+    struct msg m;
+    for (;;) {
+        int err;
+        if (below(&rng, 4) == 0) {
+            err = csp_recv_until(r->out, &m, csp_deadline(between(&rng, 5, 500) * US));
+            if (err == ETIMEDOUT) {
+                c.timeouts++;
+                continue;
+            }
+        } else {
+            err = csp_recv(r->out, &m);
+        }
+        if (err == EPIPE)
+            break;
+        OK(err);
+        if (err)
+            break;
+        c.messages++;
+        check_msg(&m, 1);
+        tally_add(&r->got, m.v);
+        if (below(&rng, 64) == 0)
+            OK(csp_sleep(between(&rng, 0, 500) * US));  /* the hub's queue fills */
+    }
+    counts_flush(&c);
+    csp_wg_done(&r->drained);
 }
 
 static void sel_round(struct loop *l)
@@ -693,43 +745,59 @@ static void sel_round(struct loop *l)
     int k = 2 + (int)below(&l->rng, SEL_MAX_IN - 1);
     r.limit = 1 + below(&l->rng, 3000);
     r.deadline = csp_deadline(between(&l->rng, 10, 150) * MS);
+    r.out = csp_chan_make(sizeof(struct msg), pick_cap(&l->rng) % 5);
+    CHECK(r.out != NULL);
+    if (!r.out)
+        return;
     for (int i = 0; i < k; i++) {
         r.in[i] = csp_chan_make(sizeof(struct msg), pick_cap(&l->rng) % 5);
         CHECK(r.in[i] != NULL);
         if (!r.in[i]) {
             while (i-- > 0)
                 csp_chan_release(r.in[i]);
+            csp_chan_release(r.out);
             return;
         }
     }
-    csp_wg_add(&r.wg, k);
+    csp_wg_add(&r.sources, k);
+    csp_wg_add(&r.drained, 1);
+    go(sel_drain, &r);
     for (int i = 0; i < k; i++) {
         struct source_env e = { &r, i };
         go_copy(sel_source, &e, sizeof e);
     }
 
-    /* The hub: the inputs, then a timer slot, never a value lost. */
+    /* The hub, Go's select loop with a queue: receive cases for the open
+     * inputs (while the queue has room), a timer, and a send case for the
+     * head of the queue (while it has one); disabled cases are NULL
+     * channels.  Each iteration takes exactly one of them or times out. */
     struct counts c = { 0 };
-    struct tally got = { 0 };
-    struct msg buf[SEL_MAX_IN];
+    struct msg buf[SEL_MAX_IN], q[HUB_QUEUE];
+    unsigned qh = 0, qn = 0;
+    bool open_in[SEL_MAX_IN];
+    int open = k;
     int64_t tv = 0, t_due = 0;
-    csp_case cs[SEL_MAX_IN + 1];
-    for (int i = 0; i < k; i++)
-        cs[i] = CSP_RECV(r.in[i], &buf[i]);
-    cs[k] = CSP_RECV(NULL, &tv);
+    csp_chan *timer = NULL;
+    csp_case cs[SEL_MAX_IN + 2];
     static const struct msg poison = { UINT64_MAX, UINT64_MAX, UINT32_MAX, UINT32_MAX };
-    for (int open = k; open > 0;) {
-        if (!cs[k].chan && below(&l->rng, 8) == 0) {
+    for (int i = 0; i < k; i++)
+        open_in[i] = true;
+    while (open > 0 || qn > 0) {
+        if (!timer && below(&l->rng, 8) == 0) {
             int64_t d = between(&l->rng, 0, 2000) * US;
             t_due = csp_now() + d;
-            cs[k].chan = csp_after(d);
-            CHECK(cs[k].chan != NULL);
+            timer = csp_after(d);
+            CHECK(timer != NULL);
         }
-        for (int i = 0; i < k; i++)
+        for (int i = 0; i < k; i++) {
             buf[i] = poison;
+            cs[i] = CSP_RECV(open_in[i] && qn < HUB_QUEUE ? r.in[i] : NULL, &buf[i]);
+        }
+        cs[k] = CSP_RECV(timer, &tv);
+        cs[k + 1] = CSP_SEND(qn ? r.out : NULL, &q[qh]);
         int64_t dl = below(&l->rng, 8) == 0 ? CSP_NOWAIT
                                            : csp_deadline(between(&l->rng, 20, 1500) * US);
-        int rr = csp_select(cs, (size_t)k + 1, dl);
+        int rr = csp_select(cs, (size_t)k + 2, dl);
         c.selects++;
         if (rr == -ETIMEDOUT) {
             c.timeouts++;
@@ -737,20 +805,25 @@ static void sel_round(struct loop *l)
             c.polls++;
         } else if (rr >= 0 && rr < k) {
             if (cs[rr].err == EPIPE) {
-                cs[rr].chan = NULL;     /* Go's nil channel: never fires again */
+                open_in[rr] = false;
                 open--;
             } else {
-                CHECKF(cs[rr].err == 0, "hub case fired with %d", cs[rr].err);
+                CHECKF(cs[rr].err == 0, "hub receive case fired with %d", cs[rr].err);
                 c.messages++;
                 check_msg(&buf[rr], 0);
-                tally_add(&got, buf[rr].v);
+                buf[rr].hops++;
+                q[(qh + qn++) % HUB_QUEUE] = buf[rr];
             }
         } else if (rr == k) {
             CHECKF(tv >= t_due, "csp_after fired %" PRId64 " ns early", t_due - tv);
             CHECK(tv <= csp_now());
-            csp_chan_release(cs[k].chan);
-            cs[k].chan = NULL;
+            csp_chan_release(timer);
+            timer = NULL;
             c.timers++;
+        } else if (rr == k + 1) {
+            CHECKF(cs[rr].err == 0, "hub send case fired with %d", cs[rr].err);
+            qh = (qh + 1) % HUB_QUEUE;
+            qn--;
         } else {
             failf(__LINE__, "hub select returned %d", rr);
             break;
@@ -761,15 +834,19 @@ static void sel_round(struct loop *l)
     }
     /* An abandoned timer: it holds its own reference and fires into a
      * channel nobody reads. */
-    csp_chan_release(cs[k].chan);
-    OK(csp_wg_wait(&r.wg));
+    csp_chan_release(timer);
+    OK(csp_close(r.out));
+    OK(csp_wg_wait(&r.drained));
+    OK(csp_wg_wait(&r.sources));
     struct tally sent = atally_get(&r.sent);
-    CHECKF(tally_eq(sent, got), "select hub (%d inputs): " TALLY_FMT, k, TALLY_ARGS(sent, got));
+    CHECKF(tally_eq(sent, r.got), "select hub (%d inputs): " TALLY_FMT, k,
+           TALLY_ARGS(sent, r.got));
     atally_merge(&F.sent, &sent);
-    atally_merge(&F.got, &got);
+    atally_merge(&F.got, &r.got);
     counts_flush(&c);
     for (int i = 0; i < k; i++)
         csp_chan_release(r.in[i]);
+    csp_chan_release(r.out);
 }
 
 /* ---- mutex and rwlock ---- */
@@ -1203,14 +1280,14 @@ static void churn_round(struct loop *l)
 /* ---- the loops and the main task ---- */
 
 static struct loop loops[] = {
-    { "pipeline", pipe_round, { 0 }, 0 },
-    { "pipeline", pipe_round, { 0 }, 0 },
-    { "fan", fan_round, { 0 }, 0 },
-    { "select", sel_round, { 0 }, 0 },
-    { "lock", lock_round, { 0 }, 0 },
-    { "timer", timer_round, { 0 }, 0 },
-    { "context", ctx_round, { 0 }, 0 },
-    { "churn", churn_round, { 0 }, 0 },
+    { "pipeline", pipe_round, { 0 }, 0, false },
+    { "pipeline", pipe_round, { 0 }, 0, false },
+    { "fan", fan_round, { 0 }, 0, false },
+    { "select", sel_round, { 0 }, 0, false },
+    { "lock", lock_round, { 0 }, 0, false },
+    { "timer", timer_round, { 0 }, 0, false },
+    { "context", ctx_round, { 0 }, 0, false },
+    { "churn", churn_round, { 0 }, 0, false },
 };
 enum { NLOOPS = sizeof loops / sizeof loops[0] };
 
@@ -1319,7 +1396,7 @@ static void *sampler(void *arg)
         if (!atomic_load(&R.finished)) {
             for (int i = 0; i < NLOOPS; i++) {
                 uint64_t r = atomic_load(&loops[i].rounds);
-                if (r != seen[i]) {
+                if (loops[i].off || r != seen[i]) {
                     seen[i] = r;
                     moved[i] = now;
                 } else if (now - moved[i] > STALL_S * SEC && now < R.end) {
@@ -1381,9 +1458,11 @@ static void soak_main(void *arg)
         fprintf(stderr, "soak: pthread_create failed\n");
         exit(2);
     }
-    csp_wg_add(&loops_wg, NLOOPS);
     for (int i = 0; i < NLOOPS; i++)
-        go(loop_task, &loops[i]);
+        if (!loops[i].off) {
+            csp_wg_add(&loops_wg, 1);
+            go(loop_task, &loops[i]);
+        }
 
     /* Wait for the end, waking once a second on a ticker. */
     csp_chan *tick = csp_tick(SEC);
@@ -1431,6 +1510,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: soak [--seconds=N] [--workers=N] [--seed=N] [--rss-check=auto|on|off]\n"
                "            [--max-rss-mib=N] [--quiet] [--inject=lose|dup|leak]\n"
+               "            [--only=LOOP,...]  (pipeline fan select lock timer context churn)\n"
                "environment: SOAK_SECONDS (default 600), SOAK_WORKERS (default 4)\n");
 }
 
@@ -1464,6 +1544,8 @@ static void parse_args(int argc, char **argv)
             opt.inject = INJECT_DUP;
         else if (!strcmp(a, "--inject=leak"))
             opt.inject = INJECT_LEAK;
+        else if (!strncmp(a, "--only=", 7))
+            opt.only = a + 7;
         else if (!strcmp(a, "--quiet"))
             opt.quiet = true;
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -1476,6 +1558,26 @@ static void parse_args(int argc, char **argv)
     }
     if (opt.seconds < 1)
         opt.seconds = 1;
+    if (opt.only) {
+        /* To find which traffic a leak or a hang comes with. */
+        bool any = false;
+        for (int i = 0; i < NLOOPS; i++) {
+            size_t len = strlen(loops[i].name);
+            const char *p = opt.only;
+            loops[i].off = true;
+            while (p && *p) {
+                if (!strncmp(p, loops[i].name, len) && (p[len] == ',' || !p[len]))
+                    loops[i].off = false;
+                p = strchr(p, ',');
+                p = p ? p + 1 : NULL;
+            }
+            any |= !loops[i].off;
+        }
+        if (!any) {
+            fprintf(stderr, "soak: --only=%s names no loop\n", opt.only);
+            exit(2);
+        }
+    }
 }
 
 /* The plateau verdict (see the comment at the top); returns true if the
