@@ -71,18 +71,23 @@ void csp_free(void *p)
 
 void csp_fatal(const char *fmt, ...)
 {
+    /* One write for the whole line: another thread may be about to kill
+     * the process (the same corruption that brought us here), and a line
+     * cut after its prefix tells the user nothing. */
+    static const char pre[] = "csp: ";
     char buf[512];
+    memcpy(buf, pre, sizeof pre - 1);
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    int n = vsnprintf(buf + sizeof pre - 1, sizeof buf - sizeof pre, fmt, ap);
     va_end(ap);
     if (n < 0)
         n = 0;
-    if ((size_t)n > sizeof buf - 2)
-        n = sizeof buf - 2;
-    buf[n++] = '\n';
-    static const char pre[] = "csp: ";
-    if (write(2, pre, sizeof pre - 1) < 0 || write(2, buf, (size_t)n) < 0) {
+    size_t len = sizeof pre - 1 + (size_t)n;
+    if (len > sizeof buf - 1)
+        len = sizeof buf - 1;
+    buf[len++] = '\n';
+    if (write(2, buf, len) < 0) {
         /* nothing more we can do */
     }
     abort();
