@@ -220,7 +220,7 @@ int chan_send_locked(csp_chan *c, const void *elem, struct waiter *self)
             if (waiter_claim(e->w, W_FIRED + e->idx)) {
                 chan_dequeue(c, e, false);
                 if (c->elem_size && e->elem)
-                    memcpy(e->elem, elem, c->elem_size);
+                    ring_copy(e->elem, elem, c->elem_size);
                 e->w->err = 0;
                 waiter_wake(e->w);
                 return CHAN_OK;
@@ -249,7 +249,7 @@ int chan_recv_locked(csp_chan *c, void *elem, struct waiter *self)
             if (waiter_claim(e->w, W_FIRED + e->idx)) {
                 chan_dequeue(c, e, true);
                 if (c->elem_size && elem)
-                    memcpy(elem, e->elem, c->elem_size);
+                    ring_copy(elem, e->elem, c->elem_size);
                 e->w->err = 0;
                 waiter_wake(e->w);
                 return CHAN_OK;
