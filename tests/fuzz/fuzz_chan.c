@@ -9,8 +9,8 @@
  *   operations run on this thread (the "interpreter", a plain thread of the
  *   runtime, which is started once with two workers): sends and receives in
  *   every waiting flavour, selects, close, len/cap, and csp_go of tasks that
- *   do one blocking send, receive or two-case select each (at most 16 tasks
- *   per input).  Every value sent is distinct: its bytes spell a value
+ *   each do one to four blocking sends, receives or two-case selects in a
+ *   row (at most 16 tasks per input).  Every value sent is distinct: its bytes spell a value
  *   number and a pattern derived from it, so a receiver can tell which send
  *   it came from and whether it arrived whole.  At the end every channel is
  *   closed (blocked tasks wake: senders with EPIPE, their values then count
@@ -22,7 +22,7 @@
  *
  *   header   n = 1 + b % 4 channels; then per channel one byte b:
  *            cap = b % 5, element size = {8, 0, 4, 24, 64}[(b / 5) % 5]
- *   ops      until the input ends or 64 ops ran; opcode = b % 11:
+ *   ops      until the input ends or 64 ops ran; opcode = b % 12:
  *     0 SEND c w         c: channel c % n; bit (c / n) & 1: pass a NULL
  *     1 RECV c w            element pointer (for element size 0 only)
  *                        w: wait mode w % 6 -- 0 csp_try_*, 1 *_until
@@ -37,17 +37,23 @@
  *                        channel, a case that never fires), send if
  *                        (k / (n + 1)) & 1 else receive, bit 1 of
  *                        k / (n + 1): NULL element pointer (size 0 only)
- *     3 GO_SEND c t      a task: csp_send of a fresh value on c
+ *     3 GO_SEND c t      a task: csp_send of fresh values on c
  *     4 GO_RECV c t      a task: csp_recv on c
  *     5 GO_SELECT a b t  a task: select { send on a, receive on b }
- *                        t: bit 0 set = the task waits 20..320 us
- *                        ((t >> 1) % 16) instead of forever
+ *                        t: 1 + (t >> 5) % 4 times in a row; bit 0 set =
+ *                        each waits 20..320 us ((t >> 1) % 16), not forever
  *     6 CLOSE c
  *     7 LEN c            csp_chan_len, csp_chan_cap, csp_chan_elem_size
  *     8 QUIESCE          act as the partner of every pending task until
  *                        all of them have finished
  *     9 PAUSE p          csp_yield, or sleep 10..80 us (lets tasks run)
  *    10 BADARGS c k      invalid arguments (k % 5 picks which)
+ *    11 NBRACE x y d     Go's TestNonblockSelectRace, when the model says x
+ *                        holds a value and y has room: a task does a
+ *                        non-blocking select receiving from x or y while
+ *                        the interpreter sends to y, then receives from x;
+ *                        both start together, then spin 16 * (d & 15)
+ *                        (task) and 16 * (d >> 4) (interpreter) loops
  *
  * What the model checks, and why each check is sound
  *
@@ -73,7 +79,10 @@
  *   the model says are ready -- which one is random, so any ready one is
  *   accepted and then applied to the model -- and may fail (-EAGAIN or
  *   -ETIMEDOUT) only if none is ready.  A case on a closed channel is
- *   always ready.  The receive buffers of the cases that did not fire must
+ *   always ready.  Giving up must be linearizable: in NBRACE one of the
+ *   two channels holds a value at every instant (y is filled before x is
+ *   emptied, and only the select itself takes from y), so the task's
+ *   non-blocking select must fire whatever the interleaving.  The receive buffers of the cases that did not fire must
  *   not be written (they are filled with a sentinel), and no byte past an
  *   element may ever be written.
  *
@@ -87,12 +96,14 @@
  *       never was.  A task's results are seen late, so "received twice" and
  *       "received although the send failed" are also checked when a task's
  *       result arrives;
- *     - FIFO per sender: the interpreter's own sends are sequential, so the
- *       values of the interpreter that the interpreter itself receives from
- *       a channel must come out in the order they were sent; and the values
- *       that were buffered when the channel became shared were queued
- *       before any later send, so the interpreter may not receive one of
- *       them after a later value, or out of their order;
+ *     - FIFO per sender: the sends of one party (the interpreter, or one
+ *       task) are sequential, and so are the receives of one party, so any
+ *       receiver must get one sender's values from a channel in the order
+ *       they were sent (a value sent after another was queued behind it,
+ *       or - unbuffered - handed over only after it was taken); and the
+ *       values that were buffered when the channel became shared were
+ *       queued before any later send, so the interpreter may not receive
+ *       one of them after a later value, or out of their order;
  *     - csp_chan_len <= cap.
  *   When the last task using a channel has finished, the channel is EXACT
  *   again and its buffer is rebuilt from the facts: the values whose sends
@@ -155,7 +166,7 @@ struct value {
     uint8_t nrecv;
     int8_t sender;       /* -1: the interpreter, else a task number */
     int8_t receiver;
-    uint32_t seq;        /* the interpreter's sends: 1, 2, ... per channel */
+    uint32_t seq;        /* 1, 2, ... per sender and channel */
 };
 
 struct entry {
@@ -178,26 +189,32 @@ struct mchan {
     bool saw_new;
     uint32_t last_old_rank;
     uint32_t interp_seq;     /* last seq given to an interpreter send */
-    uint32_t last_seq_recvd; /* last such seq the interpreter received */
     long nrecv_anon;         /* element size 0: successful receives */
 };
 
-enum { T_SEND, T_RECV, T_SELECT };
+enum { T_SEND, T_RECV, T_SELECT, T_NBSELECT };
+
+/* A task does `steps` operations of one kind in a row, so that its own
+ * sends and receives are ordered (per-sender FIFO across threads). */
+#define MAX_STEPS 4
 
 struct task {
     int kind;
+    int steps;
     bool timed;
     int64_t timeout_ns;
-    int ca, cb;                      /* send / receive channel, or -1 */
-    csp_chan *a, *b;                 /* the task's own references */
-    void *sp, *rp;                   /* element pointers it passes */
-    uint32_t id;                     /* the value it sends */
-    unsigned char sbuf[BUF_BYTES];
+    int ca, cb, cc;                  /* send / receive / 2nd receive, or -1 */
+    csp_chan *a, *b, *c;             /* the task's own references */
+    bool snull, rnull, cnull;        /* pass NULL elements (size 0) */
+    uint32_t id[MAX_STEPS];          /* the values it sends */
+    unsigned char sbuf[MAX_STEPS][BUF_BYTES];
     /* Results, written by the task before it sets done. */
-    int rc, err;
-    unsigned char rbuf[BUF_BYTES];
+    int rc[MAX_STEPS], err[MAX_STEPS];
+    unsigned char rbuf[MAX_STEPS][BUF_BYTES];
+    atomic_int started;
     atomic_int done;
     bool seen;
+    int spin;                        /* NBSELECT: delay after `started` */
 };
 
 static struct {
@@ -210,6 +227,9 @@ static struct {
     struct task task[MAX_TASKS];
     int ntask;
     int op;
+    /* The last seq each receiver (interpreter, tasks) got from each
+     * sender on each channel. */
+    uint32_t last_seq[MAX_TASKS + 1][MAX_CHANS][MAX_TASKS + 1];
 } S;
 
 static csp_waitgroup wg;
@@ -402,12 +422,13 @@ static void received(int ci, const unsigned char *buf, int who)
              who_name(v->receiver, w1, sizeof w1), who_name(who, w2, sizeof w2));
     v->nrecv = 1;
     v->receiver = (int8_t)who;
-    if (who < 0 && v->sender < 0) {
-        if (v->seq <= ch->last_seq_recvd)
-            fail("FIFO: the interpreter received its send #%" PRIu32 " on c%d after its send #%" PRIu32,
-                 v->seq, ci, ch->last_seq_recvd);
-        ch->last_seq_recvd = v->seq;
-    }
+    /* A sender's sends are sequential, and so are a receiver's receives:
+     * through a FIFO channel it gets that sender's values in order. */
+    uint32_t *last = &S.last_seq[who + 1][ci][v->sender + 1];
+    if (v->seq <= *last)
+        fail("FIFO: %s received the send #%" PRIu32 " of %s on c%d after its send #%" PRIu32,
+             who_name(who, w1, sizeof w1), v->seq, who_name(v->sender, w2, sizeof w2), ci, *last);
+    *last = v->seq;
 }
 
 /* ---- the model of one channel ------------------------------------------------ */
@@ -553,67 +574,101 @@ static void rebuild(int ci)
 
 /* ---- tasks ------------------------------------------------------------------- */
 
+static void spin(int n)
+{
+    for (volatile int i = 0; i < n; i++)
+        ;
+}
+
 static void task_main(void *arg)
 {
     struct task *t = arg;
-    int64_t dl = t->timed ? csp_deadline(t->timeout_ns) : CSP_FOREVER;
-    switch (t->kind) {
-    case T_SEND:
-        t->rc = t->timed ? csp_send_until(t->a, t->sp, dl) : csp_send(t->a, t->sp);
-        break;
-    case T_RECV:
-        t->rc = t->timed ? csp_recv_until(t->b, t->rp, dl) : csp_recv(t->b, t->rp);
-        break;
-    default: {
-        csp_case cs[2] = { CSP_SEND(t->a, t->sp), CSP_RECV(t->b, t->rp) };
-        t->rc = csp_select(cs, 2, dl);
-        t->err = t->rc >= 0 && t->rc < 2 ? cs[t->rc].err : 0;
-        break;
-    }
+    for (int i = 0; i < t->steps; i++) {
+        int64_t dl = t->timed ? csp_deadline(t->timeout_ns) : CSP_FOREVER;
+        void *sp = t->snull ? NULL : t->sbuf[i], *rp = t->rnull ? NULL : t->rbuf[i];
+        switch (t->kind) {
+        case T_SEND:
+            t->rc[i] = t->timed ? csp_send_until(t->a, sp, dl) : csp_send(t->a, sp);
+            break;
+        case T_RECV:
+            t->rc[i] = t->timed ? csp_recv_until(t->b, rp, dl) : csp_recv(t->b, rp);
+            break;
+        case T_SELECT: {
+            csp_case cs[2] = { CSP_SEND(t->a, sp), CSP_RECV(t->b, rp) };
+            t->rc[i] = csp_select(cs, 2, dl);
+            t->err[i] = t->rc[i] >= 0 && t->rc[i] < 2 ? cs[t->rc[i]].err : 0;
+            break;
+        }
+        default: {
+            /* Line up with the interpreter, so that the race is real. */
+            atomic_store_explicit(&t->started, 1, memory_order_release);
+            spin(t->spin);
+            /* Both receive into rbuf: only the case that fires writes. */
+            csp_case cs[2] = { CSP_RECV(t->b, rp), CSP_RECV(t->c, t->cnull ? NULL : t->rbuf[i]) };
+            t->rc[i] = csp_select(cs, 2, CSP_NOWAIT);
+            t->err[i] = t->rc[i] >= 0 && t->rc[i] < 2 ? cs[t->rc[i]].err : 0;
+            break;
+        }
+        }
     }
     csp_chan_release(t->a);
     csp_chan_release(t->b);
+    csp_chan_release(t->c);
     atomic_store_explicit(&t->done, 1, memory_order_release);
     csp_wg_done(&wg);
 }
 
-static void spawn(int kind, int ca, int cb, uint8_t tb)
+static void spawn(int kind, int ca, int cb, int cc, uint8_t tb)
 {
-    if (S.ntask >= MAX_TASKS)
+    if (S.ntask >= MAX_TASKS || S.nval + MAX_STEPS > MAX_VALUES)
         return;
     int ti = S.ntask;
     struct task *t = &S.task[ti];
-    memset(t, 0, offsetof(struct task, done));
+    memset(t, 0, offsetof(struct task, started));
+    atomic_store_explicit(&t->started, 0, memory_order_relaxed);
     atomic_store_explicit(&t->done, 0, memory_order_relaxed);
     t->seen = false;
     t->kind = kind;
     t->ca = ca;
     t->cb = cb;
+    t->cc = cc;
     t->timed = tb & 1;
     t->timeout_ns = 20000 * (1 + (tb >> 1) % 16);
+    t->steps = 1 + (tb >> 5) % MAX_STEPS;
+    char ids[64] = "";
     if (ca >= 0) {
-        t->id = new_value(ca, ti);
-        if (!t->id)
-            return;
-        encode(t->sbuf, S.ch[ca].esize, t->id);
-        t->sp = S.ch[ca].esize ? t->sbuf : NULL;
+        size_t k = 0;
+        for (int i = 0; i < t->steps; i++) {
+            t->id[i] = new_value(ca, ti);
+            S.val[t->id[i]].seq = (uint32_t)i + 1;
+            encode(t->sbuf[i], S.ch[ca].esize, t->id[i]);
+            k += (size_t)snprintf(ids + k, sizeof ids - k, " %" PRIu32, t->id[i]);
+        }
+        t->snull = S.ch[ca].esize == 0;
         t->a = csp_chan_retain(S.ch[ca].c);
         share(ca);
     }
     memset(t->rbuf, SENTINEL, sizeof t->rbuf);
     if (cb >= 0) {
-        t->rp = S.ch[cb].esize ? t->rbuf : NULL;
+        t->rnull = S.ch[cb].esize == 0;
         t->b = csp_chan_retain(S.ch[cb].c);
         share(cb);
     }
-    if (kind == T_SELECT)
-        trace("go task %d: select send c%d / recv c%d%s (value %" PRIu32 ")", ti, ca, cb,
-              t->timed ? " timed" : "", t->id);
+    if (cc >= 0) {
+        t->cnull = S.ch[cc].esize == 0;
+        t->c = csp_chan_retain(S.ch[cc].c);
+        share(cc);
+    }
+    if (kind == T_NBSELECT)
+        trace("go task %d: non-blocking select recv c%d / recv c%d", ti, cb, cc);
+    else if (kind == T_SELECT)
+        trace("go task %d: %d x select send c%d / recv c%d%s (values%s)", ti, t->steps, ca, cb,
+              t->timed ? " timed" : "", ids);
     else if (kind == T_SEND)
-        trace("go task %d: send c%d%s (value %" PRIu32 ")", ti, ca, t->timed ? " timed" : "",
-              t->id);
+        trace("go task %d: %d x send c%d%s (values%s)", ti, t->steps, ca, t->timed ? " timed" : "",
+              ids);
     else
-        trace("go task %d: recv c%d%s", ti, cb, t->timed ? " timed" : "");
+        trace("go task %d: %d x recv c%d%s", ti, t->steps, cb, t->timed ? " timed" : "");
     S.ntask++;
     csp_wg_add(&wg, 1);
     int rc = csp_go(task_main, t);
@@ -627,59 +682,83 @@ static void unshare(int ci)
         rebuild(ci);
 }
 
-/* The task's results are in: check them against what it could have seen. */
-static void settle_task(int ti)
+/* One step of a task: check its result against what it could have seen. */
+static void settle_step(int ti, int i)
 {
     struct task *t = &S.task[ti];
     char what[64];
-    t->seen = true;
-    snprintf(what, sizeof what, "task %d", ti);
+    snprintf(what, sizeof what, "task %d step %d", ti, i);
+    const unsigned char *rbuf = t->rbuf[i];
+    int rc = t->rc[i], err = t->err[i];
     bool sent = false;
     switch (t->kind) {
     case T_SEND:
-        trace("task %d: send c%d value %" PRIu32 " -> %d", ti, t->ca, t->id, t->rc);
-        if (t->rc == EPIPE ? !S.ch[t->ca].closed : t->rc == ETIMEDOUT ? !t->timed : t->rc != 0)
-            fail("task %d: send on c%d (%s, %s) returned %d", ti, t->ca,
-                 S.ch[t->ca].closed ? "closed" : "open", t->timed ? "timed" : "blocking", t->rc);
-        sent = t->rc == 0;
+        trace("task %d: send c%d value %" PRIu32 " -> %d", ti, t->ca, t->id[i], rc);
+        if (rc == EPIPE ? !S.ch[t->ca].closed : rc == ETIMEDOUT ? !t->timed : rc != 0)
+            fail("%s: send on c%d (%s, %s) returned %d", what, t->ca,
+                 S.ch[t->ca].closed ? "closed" : "open", t->timed ? "timed" : "blocking", rc);
+        sent = rc == 0;
         break;
     case T_RECV:
-        trace("task %d: recv c%d -> %d %s", ti, t->cb, t->rc, hex(t->rbuf, S.ch[t->cb].esize));
-        check_guard(t->rbuf, S.ch[t->cb].esize, what);
-        if (t->rc == 0)
-            received(t->cb, t->rbuf, ti);
-        else if (t->rc == EPIPE && S.ch[t->cb].closed)
-            check_zero(t->rbuf, S.ch[t->cb].esize, what);
-        else if (t->rc != ETIMEDOUT || !t->timed)
-            fail("task %d: recv on c%d (%s, %s) returned %d", ti, t->cb,
-                 S.ch[t->cb].closed ? "closed" : "open", t->timed ? "timed" : "blocking", t->rc);
+        trace("task %d: recv c%d -> %d %s", ti, t->cb, rc, hex(rbuf, S.ch[t->cb].esize));
+        check_guard(rbuf, S.ch[t->cb].esize, what);
+        if (rc == 0)
+            received(t->cb, rbuf, ti);
+        else if (rc == EPIPE && S.ch[t->cb].closed)
+            check_zero(rbuf, S.ch[t->cb].esize, what);
+        else if (rc != ETIMEDOUT || !t->timed)
+            fail("%s: recv on c%d (%s, %s) returned %d", what, t->cb,
+                 S.ch[t->cb].closed ? "closed" : "open", t->timed ? "timed" : "blocking", rc);
         break;
+    case T_NBSELECT: {
+        /* The channel of the case that fired (for the element check). */
+        int ci = rc == 1 ? t->cc : t->cb;
+        trace("task %d: non-blocking select recv c%d / recv c%d -> %d err %d %s", ti, t->cb, t->cc,
+              rc, err, hex(rbuf, S.ch[ci].esize));
+        if (rc == -EAGAIN)
+            fail("%s: a non-blocking select on c%d and c%d found no case ready, but one of them "
+                 "held a value at every instant (not linearizable)", what, t->cb, t->cc);
+        if ((rc != 0 && rc != 1) || err != 0)
+            fail("%s: non-blocking select returned %d, err %d", what, rc, err);
+        check_guard(rbuf, S.ch[ci].esize, what);
+        received(ci, rbuf, ti);
+        break;
+    }
     default:
         trace("task %d: select send c%d value %" PRIu32 " / recv c%d -> %d err %d %s", ti, t->ca,
-              t->id, t->cb, t->rc, t->err, hex(t->rbuf, S.ch[t->cb].esize));
-        check_guard(t->rbuf, S.ch[t->cb].esize, what);
-        if (t->rc != 1)
-            check_untouched(t->rbuf, what);
-        if (t->rc == 0 && (t->err == 0 || (t->err == EPIPE && S.ch[t->ca].closed))) {
-            sent = t->err == 0;
-        } else if (t->rc == 1 && t->err == 0) {
-            received(t->cb, t->rbuf, ti);
-        } else if (t->rc == 1 && t->err == EPIPE && S.ch[t->cb].closed) {
-            check_zero(t->rbuf, S.ch[t->cb].esize, what);
-        } else if (t->rc != -ETIMEDOUT || !t->timed) {
-            fail("task %d: select {send c%d (%s), recv c%d (%s)} %s returned %d, err %d", ti, t->ca,
+              t->id[i], t->cb, rc, err, hex(rbuf, S.ch[t->cb].esize));
+        check_guard(rbuf, S.ch[t->cb].esize, what);
+        if (rc != 1)
+            check_untouched(rbuf, what);
+        if (rc == 0 && (err == 0 || (err == EPIPE && S.ch[t->ca].closed))) {
+            sent = err == 0;
+        } else if (rc == 1 && err == 0) {
+            received(t->cb, rbuf, ti);
+        } else if (rc == 1 && err == EPIPE && S.ch[t->cb].closed) {
+            check_zero(rbuf, S.ch[t->cb].esize, what);
+        } else if (rc != -ETIMEDOUT || !t->timed) {
+            fail("%s: select {send c%d (%s), recv c%d (%s)} %s returned %d, err %d", what, t->ca,
                  S.ch[t->ca].closed ? "closed" : "open", t->cb,
-                 S.ch[t->cb].closed ? "closed" : "open", t->timed ? "timed" : "blocking", t->rc,
-                 t->err);
+                 S.ch[t->cb].closed ? "closed" : "open", t->timed ? "timed" : "blocking", rc, err);
         }
         break;
     }
-    if (t->ca >= 0) {
-        settle_send(t->id, sent);
+    if (t->ca >= 0)
+        settle_send(t->id[i], sent);
+}
+
+static void settle_task(int ti)
+{
+    struct task *t = &S.task[ti];
+    t->seen = true;
+    for (int i = 0; i < t->steps; i++)
+        settle_step(ti, i);
+    if (t->ca >= 0)
         unshare(t->ca);
-    }
     if (t->cb >= 0)
         unshare(t->cb);
+    if (t->cc >= 0)
+        unshare(t->cc);
 }
 
 static int poll_tasks(void)
@@ -721,7 +800,7 @@ static int64_t deadline_for(int mode, int64_t short_ns)
 
 static int block_code(int mode) { return mode == W_TRY || mode == W_NOWAIT ? EAGAIN : ETIMEDOUT; }
 
-static void op_send(int ci, int mode, int64_t short_ns, bool null_elem)
+static int op_send(int ci, int mode, int64_t short_ns, bool null_elem)
 {
     struct mchan *ch = &S.ch[ci];
     bool exact = is_exact(ci);
@@ -730,7 +809,7 @@ static void op_send(int ci, int mode, int64_t short_ns, bool null_elem)
         mode = W_SHORT;
     uint32_t id = new_value(ci, -1);
     if (!id)
-        return;
+        return -1;
     unsigned char buf[BUF_BYTES];
     encode(buf, ch->esize, id);
     const void *p = null_elem && ch->esize == 0 ? NULL : buf;
@@ -747,6 +826,7 @@ static void op_send(int ci, int mode, int64_t short_ns, bool null_elem)
     settle_send(id, rc == 0);
     if (rc == 0 && exact)
         exact_push(ci, id);
+    return rc;
 }
 
 static void op_recv(int ci, int mode, int64_t short_ns, bool null_elem)
@@ -956,6 +1036,41 @@ static void pause_briefly(int64_t ns)
     nanosleep(&ts, NULL);
 }
 
+/* Go's TestNonblockSelectRace: a task's non-blocking select receives from
+ * x or y while the interpreter fills y and then empties x.  At every
+ * instant one of them holds a value, so the select may not fail. */
+static void op_nbrace(int x, int y, uint8_t d)
+{
+    struct mchan *cx = &S.ch[x], *cy = &S.ch[y];
+    if (x == y || !is_exact(x) || !is_exact(y) || cx->closed || cy->closed || cx->n == 0 ||
+        cy->n >= (int)cy->cap || S.ntask >= MAX_TASKS || S.nval + MAX_STEPS + 1 >= MAX_VALUES) {
+        trace("nbrace c%d c%d: not applicable", x, y);
+        return;
+    }
+    int ti = S.ntask;
+    S.task[ti].spin = 16 * (d & 15);
+    spawn(T_NBSELECT, -1, x, y, 0);
+    int64_t start = csp_now();
+    while (!atomic_load_explicit(&S.task[ti].started, memory_order_acquire)) {
+        if (csp_now() - start > QUIESCE_LIMIT_NS)
+            fail("nbrace: task %d did not start in 5 s", ti);
+        csp_yield();
+    }
+    spin(16 * (d >> 4));
+    /* Only the task's receive competes with us: the send must find room. */
+    int rc = op_send(y, W_TRY, 0, false);
+    if (rc != 0)
+        fail("nbrace: try_send on c%d with room (only a receiver competing) returned %d", y, rc);
+    op_recv(x, W_TRY, 0, false);
+    start = csp_now();
+    while (!atomic_load_explicit(&S.task[ti].done, memory_order_acquire)) {
+        if (csp_now() - start > QUIESCE_LIMIT_NS)
+            fail("nbrace: the non-blocking select of task %d did not return in 5 s", ti);
+        pause_briefly(10000);
+    }
+    poll_tasks();
+}
+
 /* Be the partner of every pending task until none is left: receive where
  * senders wait on a full buffer, send where receivers wait on an empty one.
  * Between rounds the tasks get time to run, more of it while no task
@@ -996,7 +1111,7 @@ static void quiesce(void)
                 if (t->seen)
                     continue;
                 senders += t->ca == ci;
-                receivers += t->cb == ci;
+                receivers += t->cb == ci || t->cc == ci;
             }
             size_t len = csp_chan_len(ch->c);
             if (senders && len == ch->cap)
@@ -1031,7 +1146,7 @@ static void run_ops(void)
 {
     for (S.op = 0; S.op < MAX_OPS && S.pos < S.len; S.op++) {
         poll_tasks();
-        uint8_t op = next_byte() % 11;
+        uint8_t op = next_byte() % 12;
         switch (op) {
         case 0:
         case 1: {
@@ -1052,12 +1167,12 @@ static void run_ops(void)
         case 4: {
             int ci = next_byte() % S.nchan;
             uint8_t t = next_byte();
-            spawn(op == 3 ? T_SEND : T_RECV, op == 3 ? ci : -1, op == 3 ? -1 : ci, t);
+            spawn(op == 3 ? T_SEND : T_RECV, op == 3 ? ci : -1, op == 3 ? -1 : ci, -1, t);
             break;
         }
         case 5: {
             int a = next_byte() % S.nchan, b = next_byte() % S.nchan;
-            spawn(T_SELECT, a, b, next_byte());
+            spawn(T_SELECT, a, b, -1, next_byte());
             break;
         }
         case 6:
@@ -1078,9 +1193,14 @@ static void run_ops(void)
                 csp_yield();
             break;
         }
-        default: {
+        case 10: {
             int ci = next_byte() % S.nchan;
             op_badargs(ci, next_byte());
+            break;
+        }
+        default: {
+            int x = next_byte() % S.nchan, y = next_byte() % S.nchan;
+            op_nbrace(x, y, next_byte());
             break;
         }
         }
@@ -1132,6 +1252,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     start_runtime();
     memset(S.ch, 0, sizeof S.ch);
+    memset(S.last_seq, 0, sizeof S.last_seq);
     S.in = data;
     S.len = size;
     S.pos = 0;
@@ -1159,19 +1280,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifdef FUZZ_STANDALONE
 #include <dirent.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *current_input = "";
 static int64_t slowest_ns;
 static char slowest[4096];
 
+/* A hung input (a lost wake-up at the final csp_wg_wait) must fail make
+ * check rather than stall it: what libFuzzer's -timeout does for make fuzz.
+ * Not async-signal-safe, but the process is dying anyway. */
+static void on_alarm(int sig)
+{
+    (void)sig;
+    fprintf(stderr, "fuzz_chan: %s did not finish in %s s (a lost wake-up?)\n", current_input,
+            getenv("FUZZ_INPUT_TIMEOUT") ? getenv("FUZZ_INPUT_TIMEOUT") : "60");
+    fprintf(stderr, "fuzz_chan: the runtime's tasks:\n");
+    csp_dump(2);
+    print_trace();
+    save_input();
+    abort();
+}
+
 /* FUZZ_TRACE=1 prints every input's trace; FUZZ_ONLY=n runs only the n-th
  * pseudo-random input (to look at one). */
 static void run_one(const uint8_t *data, size_t size)
 {
+    const char *e = getenv("FUZZ_INPUT_TIMEOUT");
     int64_t t0 = csp_now();
+    alarm(e ? (unsigned)atoi(e) : 60);
     LLVMFuzzerTestOneInput(data, size);
+    alarm(0);
     int64_t ns = csp_now() - t0;
     if (getenv("FUZZ_TRACE")) {
         fprintf(stderr, "fuzz_chan: %s took %.3f ms\n", current_input, ns / 1e6);
@@ -1268,6 +1409,7 @@ static uint64_t rng(void)
 int main(int argc, char **argv)
 {
     int files = 0;
+    signal(SIGALRM, on_alarm);
     for (int i = 1; i < argc; i++) {
         struct stat st;
         if (stat(argv[i], &st) != 0) {

@@ -2,14 +2,15 @@
 # run-fuzz.sh - the libFuzzer side of tests/fuzz/fuzz_chan.c (make fuzz,
 # make fuzz-merge).
 #
-#   run-fuzz.sh fuzz DISTDIR BUILDDIR CC SECONDS
+#   run-fuzz.sh fuzz DISTDIR BUILDDIR CC SECONDS [CONFIGURE-ARGS...]
 #     Builds the distribution tree DISTDIR in BUILDDIR/obj as a static
 #     library instrumented for libFuzzer, ASan and UBSan, links the fuzz
 #     target against it and fuzzes for SECONDS seconds, starting from the
 #     committed seeds.  New inputs go to the scratch corpus BUILDDIR/corpus,
 #     which is kept across runs.  Exits non-zero, naming the saved input and
 #     the commands that replay it, if libFuzzer finds a crash, a model
-#     violation (an abort), a leak or a timeout.
+#     violation (an abort), a leak or a timeout.  CONFIGURE-ARGS go to
+#     configure (--enable-chaos widens the interleavings explored).
 #
 #   run-fuzz.sh merge CORPUS BUILDDIR
 #     Adds to CORPUS (the source tree's tests/fuzz/corpus) the inputs of
@@ -20,6 +21,7 @@ mode=$1
 case $mode in
 fuzz)
   distdir=$2 build=$3 cc=$4 seconds=$5
+  shift 5
   # The scratch corpus survives a rebuild.
   if test -d "$build/corpus"; then
     rm -rf "$build.corpus.keep"
@@ -40,7 +42,7 @@ fuzz)
   san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
   echo "run-fuzz: building libcsp for libFuzzer in $top/obj"
   ../src/configure -q --disable-shared CC="$cc" \
-    CFLAGS="-O1 -g -fno-omit-frame-pointer $san -fsanitize=fuzzer-no-link" LDFLAGS="$san"
+    CFLAGS="-O1 -g -fno-omit-frame-pointer $san -fsanitize=fuzzer-no-link" LDFLAGS="$san" "$@"
   make -s lib/libcsp.la >/dev/null
   # The flags configure settled on (-std=gnu11, -pthread) and its LIBS.
   cflags=$(sed -n 's/^CFLAGS = //p' Makefile)
@@ -95,7 +97,8 @@ merge)
   echo "run-fuzz: $corpus: $before inputs, now $(ls "$corpus" | wc -l) ($(du -sk "$corpus" | cut -f1) KiB)"
   ;;
 *)
-  echo "usage: run-fuzz.sh fuzz DISTDIR BUILDDIR CC SECONDS | merge CORPUS BUILDDIR" >&2
+  echo "usage: run-fuzz.sh fuzz DISTDIR BUILDDIR CC SECONDS [CONFIGURE-ARGS...]" >&2
+  echo "       run-fuzz.sh merge CORPUS BUILDDIR" >&2
   exit 2
   ;;
 esac
