@@ -1422,7 +1422,7 @@ int main(int argc, char **argv)
         files += S_ISDIR(st.st_mode) ? n : 1;
     }
     const char *e = getenv("FUZZ_RANDOM_RUNS");
-    long runs = e ? atol(e) : SANITIZED ? 400 : 2000;
+    long runs = e ? atol(e) : SANITIZED ? 300 : 1000;
     e = getenv("FUZZ_SEED");
     rng_state = e ? strtoull(e, NULL, 0) : UINT64_C(0x5eed5eed5eed5eed);
     if (rng_state == 0)

@@ -94,7 +94,8 @@ merge)
       "$corpus" "$from" >>"$build/merge.log" 2>&1 || { tail -n 50 "$build/merge.log"; exit 1; }
   done
   rm -rf "$build/merge-large"
-  echo "run-fuzz: $corpus: $before inputs, now $(ls "$corpus" | wc -l) ($(du -sk "$corpus" | cut -f1) KiB)"
+  echo "run-fuzz: $corpus: $before inputs, now $(ls "$corpus" | wc -l)" \
+    "($(cat "$corpus"/* | wc -c) bytes); commit the new ones"
   ;;
 *)
   echo "usage: run-fuzz.sh fuzz DISTDIR BUILDDIR CC SECONDS [CONFIGURE-ARGS...]" >&2
