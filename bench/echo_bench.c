@@ -21,7 +21,12 @@
  *   run).  One line per N:
  *
  *     echo conns=N size=B secs=S round_trips=R rtt_per_s=X p50_us=A p99_us=B
+ *          cpu_us_per_rt=C
  *
+ *   (one line), where C is the CPU time (user + system) that the client
+ *   and server processes used during the measured period, per round
+ *   trip, from /proc/PID/stat: what a round trip costs, whatever else
+ *   runs on the machine.
  *   A wrong byte, a short read or a failed call is an error: the program
  *   prints it and exits 1, so a broken run cannot print a number.
  *   --quick is the tiny in-process run of `make check` (N=10, 0.2 s; the
@@ -125,6 +130,32 @@ static double quantile_us(uint64_t total, double q)
             return bucket_mid(b) / 1000.0;
     }
     return 0;
+}
+
+/* ---- CPU time ------------------------------------------------------------------ */
+
+/* User + system CPU seconds a process has used so far (/proc/PID/stat,
+ * fields 14 and 15, in clock ticks); pid 0 is this process. */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    if (pid)
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/stat");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* ---- the server ------------------------------------------------------------ */
@@ -361,11 +392,13 @@ static void one_run(const struct run *r, int ext_port)
         exit(1);
     csp_close(B.start);
     csp_sleep(SEC(r->warmup));
+    double cpu0 = cpu_seconds(0) + (server ? cpu_seconds(server) : 0);
     int64_t t0 = csp_now();
     atomic_store(&B.phase, MEASURE);
     csp_sleep(SEC(r->secs));
     atomic_store(&B.phase, STOP);
     int64_t t1 = csp_now();
+    double cpu1 = cpu_seconds(0) + (server ? cpu_seconds(server) : 0);
     csp_wg_wait(&B.finished);
     csp_chan_release(B.tokens);
     csp_chan_release(B.start);
@@ -389,9 +422,9 @@ static void one_run(const struct run *r, int ext_port)
     }
     double wall = (double)(t1 - t0) / 1e9;
     printf("echo conns=%ld size=%zu secs=%.3f round_trips=%llu rtt_per_s=%.0f p50_us=%.1f "
-           "p99_us=%.1f\n",
+           "p99_us=%.1f cpu_us_per_rt=%.2f\n",
            r->conns, B.size, wall, (unsigned long long)total, (double)total / wall,
-           quantile_us(total, 0.50), quantile_us(total, 0.99));
+           quantile_us(total, 0.50), quantile_us(total, 0.99), (cpu1 - cpu0) * 1e6 / (double)total);
     fflush(stdout);
 }
 

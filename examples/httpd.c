@@ -51,6 +51,8 @@ __attribute__((noinline)) static int task_errno(void)
     return errno;
 }
 
+struct conn;
+
 struct server {
     int lfd;
     struct sockaddr_in addr;
@@ -60,6 +62,11 @@ struct server {
     bool quiet;
     csp_waitgroup tasks;
     _Atomic long conns, requests, errors;
+    /* The open connections, so that the shutdown can end the idle ones
+     * (see close_idle). */
+    csp_mutex conns_mu;
+    struct conn *open_conns;
+    _Atomic bool closing;         /* set by close_idle                */
 };
 
 static struct server *the_server;
@@ -81,9 +88,20 @@ static const char *reason(int status)
     }
 }
 
+/* The usual answer, ready made: 200 to a keep-alive HTTP/1.1 GET /. */
+static const char OK_KEEP_ALIVE[] = "HTTP/1.1 200 OK\r\n"
+                                    "Content-Type: text/plain; charset=utf-8\r\n"
+                                    "Content-Length: 14\r\n"
+                                    "\r\n"
+                                    "Hello, World!\n";
+
 /* Writes one response; false if the connection failed. */
 static bool respond(int fd, int status, bool head_only, bool keep_alive, bool http10)
 {
+    if (status == 200 && !head_only && keep_alive && !http10) {
+        size_t n = sizeof OK_KEEP_ALIVE - 1;
+        return csp_write(fd, OK_KEEP_ALIVE, n, csp_deadline(MS(10000))) == (ssize_t)n;
+    }
     const char *body = status == 200 ? HELLO : reason(status);
     char bodybuf[64];
     if (status != 200) {
@@ -249,7 +267,58 @@ static void parse(const char *buf, size_t len, struct request *r)
 struct conn {
     struct server *s;
     int fd;
+    /* In s->open_conns (under s->conns_mu) while fd is open. */
+    struct conn *next, *prev;
+    _Atomic bool idle;            /* waiting for a request's first byte */
 };
+
+/* Registers c, or returns false if the shutdown has begun. */
+static bool conn_register(struct conn *c)
+{
+    struct server *s = c->s;
+    csp_mutex_lock(&s->conns_mu);
+    bool ok = !atomic_load(&s->closing);
+    if (ok) {
+        c->prev = NULL;
+        c->next = s->open_conns;
+        if (c->next)
+            c->next->prev = c;
+        s->open_conns = c;
+    }
+    csp_mutex_unlock(&s->conns_mu);
+    return ok;
+}
+
+/* Before c->fd is closed: close_idle must not touch it any more. */
+static void conn_unregister(struct conn *c)
+{
+    struct server *s = c->s;
+    csp_mutex_lock(&s->conns_mu);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->open_conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    csp_mutex_unlock(&s->conns_mu);
+}
+
+/* At shutdown: every connection that waits for a new request reads end
+ * of file and closes; the others finish the request they are serving and
+ * then close (they see the context cancelled).  Dekker on two seq_cst
+ * flags: a connection sets its idle flag and then looks at `closing`,
+ * this sets `closing` and then looks at the idle flags, so one of the two
+ * sees the other.  The descriptors are valid here: a connection leaves
+ * the list before it closes its socket. */
+static void close_idle(struct server *s)
+{
+    csp_mutex_lock(&s->conns_mu);
+    atomic_store(&s->closing, true);
+    for (struct conn *c = s->open_conns; c; c = c->next)
+        if (atomic_load(&c->idle))
+            shutdown(c->fd, SHUT_RD);
+    csp_mutex_unlock(&s->conns_mu);
+}
 
 /* Closes after an error response without losing it: if the client is
  * still sending, closing at once would send a reset that can destroy the
@@ -278,16 +347,16 @@ static const char *find_end(const char *buf, size_t len)
 
 static void handle(void *arg)
 {
-    struct conn *c = arg;
+    struct conn *c = arg;             /* ours until we return (csp_go_copy) */
     struct server *s = c->s;
-    csp_chan *done = csp_ctx_done(s->ctx);
     char *buf = malloc(MAX_HEAD);
     size_t len = 0;               /* bytes in buf (pipelined requests too) */
-    bool open = buf != NULL;
+    bool open = buf != NULL && conn_register(c);
+    bool registered = open;
     bool failed = false;          /* answered with an error: linger */
     while (open) {
-        /* Wait for a complete head: idle timeout (and shutdown) before
-         * its first byte, the header timeout after it. */
+        /* Wait for a complete head: the idle timeout (and the shutdown)
+         * before its first byte, the header timeout after it. */
         int64_t head_dl = CSP_FOREVER;
         const char *end;
         while (!(end = find_end(buf, len))) {
@@ -297,32 +366,33 @@ static void handle(void *arg)
                 failed = true;
                 break;
             }
+            int64_t dl = head_dl;
             if (len == 0) {
-                csp_case k[2] = { CSP_READABLE(c->fd), CSP_RECV(done, NULL) };
-                if (csp_select(k, 2, csp_deadline(s->idle_ns)) != 0) {
-                    open = false;           /* idle, or shutting down */
+                atomic_store(&c->idle, true);
+                if (atomic_load(&s->closing)) {
+                    open = false;           /* shutting down (close_idle) */
                     break;
                 }
+                dl = csp_deadline(s->idle_ns);
             }
-            ssize_t n = csp_read(c->fd, buf + len, MAX_HEAD - len,
-                                 len == 0 ? CSP_NOWAIT : head_dl);
-            if (n < 0 && task_errno() == EAGAIN && len == 0)
-                continue;
-            if (n < 0 && task_errno() == ETIMEDOUT) {
+            ssize_t n = csp_read(c->fd, buf + len, MAX_HEAD - len, dl);
+            int err = n < 0 ? task_errno() : 0;
+            atomic_store_explicit(&c->idle, false, memory_order_relaxed);
+            if (n < 0 && err == ETIMEDOUT && len > 0) {
                 respond(c->fd, 408, false, false, false);
                 open = false;
                 failed = true;
                 break;
             }
             if (n <= 0) {
-                open = false;               /* closed by the client, or an error */
+                open = false;       /* idle, closed by the client, shut down, an error */
                 break;
             }
             if (len == 0)
                 head_dl = csp_deadline(s->header_ns);
             len += (size_t)n;
         }
-        if (!open)
+    if (!open)
             break;
         size_t head_len = (size_t)(end - buf);
         struct request r;
@@ -361,6 +431,8 @@ static void handle(void *arg)
     free(buf);
     if (failed)
         linger_close(c->fd);
+    if (registered)
+        conn_unregister(c);
     csp_fd_close(c->fd);
     csp_ctx_release(s->ctx);
     csp_wg_done(&s->tasks);
@@ -380,7 +452,7 @@ static void acceptor(void *arg)
         if (fd < 0)
             continue;
         atomic_fetch_add(&s->conns, 1);
-        struct conn c = { s, fd };
+        struct conn c = { .s = s, .fd = fd };
         csp_ctx_retain(s->ctx);
         csp_wg_add(&s->tasks, 1);
         if (csp_go_copy(handle, &c, sizeof c) != 0) {
@@ -412,6 +484,7 @@ static void signal_watcher(void *arg)
             printf("httpd: SIGINT, shutting down\n");
         csp_ctx_cancel(s->ctx);
     }
+    close_idle(s);
     csp_wg_done(&s->tasks);
 }
 

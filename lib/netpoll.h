@@ -10,8 +10,12 @@
 struct netpoll_sel;
 
 /* Select support: descriptor cases of one select, registered while it is
- * parked.  new() allocates (NULL: ENOMEM); arm() registers and re-checks
- * readiness (called as the select becomes wakeable); disarm() unregisters;
+ * parked.  new() allocates (NULL: ENOMEM) and reads each descriptor's
+ * event counters: the caller must look at the descriptors' readiness
+ * (netpoll_ready_now) after new() and before arm(), so that an event
+ * between that look and arm() is not lost (netpoll.c, at the top).
+ * arm() registers and completes the select at once if an event came since
+ * new() (called as the select becomes wakeable); disarm() unregisters;
  * free() releases. */
 struct netpoll_sel *netpoll_sel_new(struct waiter *w, csp_case *cases, size_t n)
     __attribute__((visibility("hidden")));

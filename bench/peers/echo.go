@@ -15,8 +15,10 @@
 // compare it byte for byte.  Durations are multiplied by CSP_BENCH_SCALE.
 // One line per N:
 //
-//	echo conns=N size=B secs=S round_trips=R rtt_per_s=X p50_us=A p99_us=B
+//	echo conns=N size=B secs=S round_trips=R rtt_per_s=X p50_us=A p99_us=B cpu_us_per_rt=C
 //
+// (one line; C is the CPU time of client and server processes during the
+// measured period per round trip, from /proc/PID/stat, as in echo_bench.c)
 // The server is one goroutine per connection: Read into a buffer of 4096
 // bytes, Write what came.  A wrong byte or failed call exits 1.  --idle
 // opens N connections, does one round trip on each (an echo, or with
@@ -88,6 +90,27 @@ func quantileUs(total uint64, q float64) float64 {
 func die(format string, a ...interface{}) {
 	fmt.Fprintf(os.Stderr, "echo: "+format+"\n", a...)
 	os.Exit(1)
+}
+
+// CPU seconds (user + system) a process used so far, from /proc/PID/stat
+// (fields 14 and 15, in clock ticks of 1/100 s); pid 0 is this process.
+func cpuSeconds(pid int) float64 {
+	path := "/proc/self/stat"
+	if pid != 0 {
+		path = "/proc/" + strconv.Itoa(pid) + "/stat"
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseUint(f[11], 10, 64)
+	st, _ := strconv.ParseUint(f[12], 10, 64)
+	return float64(ut+st) / 100
 }
 
 // ---- the server ----
@@ -262,11 +285,19 @@ func oneRun(conns int, secs, warm float64, extPort int) {
 	}
 	close(start)
 	time.Sleep(time.Duration(warm * 1e9))
+	cpu0 := cpuSeconds(0)
+	if server != nil {
+		cpu0 += cpuSeconds(server.Process.Pid)
+	}
 	t0 := time.Now()
 	atomic.StoreInt32(&phase, measure)
 	time.Sleep(time.Duration(secs * 1e9))
 	atomic.StoreInt32(&phase, stop)
 	wall := time.Since(t0).Seconds()
+	cpu1 := cpuSeconds(0)
+	if server != nil {
+		cpu1 += cpuSeconds(server.Process.Pid)
+	}
 	finished.Wait()
 	if server != nil {
 		server.Process.Kill()
@@ -282,8 +313,9 @@ func oneRun(conns int, secs, warm float64, extPort int) {
 	if total == 0 {
 		die("no round trip completed with %d connections", conns)
 	}
-	fmt.Printf("echo conns=%d size=%d secs=%.3f round_trips=%d rtt_per_s=%.0f p50_us=%.1f p99_us=%.1f\n",
-		conns, size, wall, total, float64(total)/wall, quantileUs(total, 0.50), quantileUs(total, 0.99))
+	fmt.Printf("echo conns=%d size=%d secs=%.3f round_trips=%d rtt_per_s=%.0f p50_us=%.1f p99_us=%.1f cpu_us_per_rt=%.2f\n",
+		conns, size, wall, total, float64(total)/wall, quantileUs(total, 0.50), quantileUs(total, 0.99),
+		(cpu1-cpu0)*1e6/float64(total))
 }
 
 // ---- --idle ----
