@@ -22,6 +22,18 @@ case $mode in
 fuzz)
   distdir=$2 build=$3 cc=$4 seconds=$5
   shift 5
+  # Fail early, and say why, where the compiler has no libFuzzer.
+  probe=${TMPDIR:-/tmp}/run-fuzz-probe.$$
+  printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
+    'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }' \
+    >"$probe.c"
+  if ! $cc -fsanitize=fuzzer,address "$probe.c" -o "$probe" >"$probe.log" 2>&1; then
+    cat "$probe.log"
+    rm -f "$probe" "$probe.c" "$probe.log"
+    echo "run-fuzz: $cc cannot link -fsanitize=fuzzer (Debian: apt-get install clang libclang-rt-dev)" >&2
+    exit 1
+  fi
+  rm -f "$probe" "$probe.c" "$probe.log"
   # The scratch corpus survives a rebuild.
   if test -d "$build/corpus"; then
     rm -rf "$build.corpus.keep"
