@@ -121,14 +121,18 @@
  *
  *   Liveness: the quiesce op and the end of every input wait for tasks
  *   that have partners on offer (or a closed channel); a lost wake-up shows
- *   as a quiesce that does not finish within 5 s, or as libFuzzer's
- *   timeout on the final csp_wg_wait.
+ *   as a quiesce that does not finish within 5 s, or as a timeout of the
+ *   whole input (libFuzzer's -timeout; FUZZ_INPUT_TIMEOUT, 60 s, in the
+ *   standalone build) on the final csp_wg_wait.  Time itself is never
+ *   checked: a loaded machine may take milliseconds to run a new task.
  *
  * On a violation it prints what differed and the trace of the operations
  * that led there, then aborts (libFuzzer saves the input).  Built with
  * -DFUZZ_STANDALONE it has a main() instead, that runs every file or
  * directory named on the command line and then pseudo-random inputs from a
- * fixed seed (FUZZ_RANDOM_RUNS, FUZZ_SEED): that is the make check run.
+ * fixed seed (FUZZ_RANDOM_RUNS, default 1000; FUZZ_SEED): that is the make
+ * check run.  It saves a failing input as $FUZZ_SAVE; FUZZ_TRACE=1 prints
+ * every input's trace, FUZZ_ONLY=n runs only the n-th pseudo-random input.
  */
 #include <csp.h>
 
