@@ -36,6 +36,7 @@
  * orders the queue.
  */
 #include "sema.h"
+#include "sched.h"
 
 #include <errno.h>
 
@@ -44,7 +45,8 @@
 #define M_WOKEN 4u
 #define M_STARVING 8u
 #define STARVE_NS 1000000
-#define SPINS 64
+#define SPIN_ROUNDS 4     /* Go's active_spin */
+#define SPIN_PAUSES 30    /* Go's active_spin_cnt */
 
 static inline _Atomic uint32_t *word(csp_mutex *m)
 {
@@ -57,8 +59,13 @@ static int mutex_lock_slow(csp_mutex *m)
     int64_t since = 0;
     bool awoke = false;     /* we own WOKEN (set it spinning, or were woken) */
     for (;;) {
-        /* Spin while the holder is likely to let go soon. */
-        for (int i = 0; i < SPINS; i++) {
+        /* Spin a little while the holder is likely to let go soon, as Go
+         * does: a few rounds of pauses, reading the word between them
+         * (not hammering its cache line, which would slow the holder's
+         * own unlock), and only where the holder can be running
+         * (sched_may_spin). */
+        bool spin = sched_may_spin();
+        for (int r = 0; spin && r <= SPIN_ROUNDS; r++) {
             uint32_t s = atomic_load_explicit(st, memory_order_relaxed);
             if (s & M_STARVING)
                 break;
@@ -69,12 +76,15 @@ static int mutex_lock_slow(csp_mutex *m)
                     return 0;
                 continue;
             }
+            if (r == SPIN_ROUNDS)
+                break;
             /* Tell unlock not to wake anybody: we will take the lock. */
             if (!awoke && (s & M_PARKED) && !(s & M_WOKEN) &&
                 atomic_compare_exchange_weak_explicit(st, &s, s | M_WOKEN, memory_order_relaxed,
                                                       memory_order_relaxed))
                 awoke = true;
-            cpu_relax();
+            for (int i = 0; i < SPIN_PAUSES; i++)
+                cpu_relax();
         }
         CHAOS();
         struct sema_bucket *b = sema_lock(m);

@@ -145,6 +145,14 @@ int64_t sched_stamp(void)
 #endif
 }
 
+bool sched_may_spin(void)
+{
+    struct worker *w = current_worker();
+    if (!w || !w->current)
+        return true;
+    return rt.nworkers > 1;
+}
+
 void sched_note_foreign(void)
 {
     if (tls_run_caller || tls_worker || on_timer_thread())

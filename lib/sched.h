@@ -38,4 +38,10 @@ int sched_ensure_started(void) __attribute__((visibility("hidden")));
 /* Cheap monotonic time stamp for the dump (coarse where available). */
 int64_t sched_stamp(void) __attribute__((visibility("hidden")));
 
+/* Whether spinning for a lock can pay here: on a plain thread, or on a
+ * task when another worker exists to run the holder.  (Go's canSpin also
+ * requires an empty local run queue; measured on B8 here, spinning
+ * briefly anyway was faster: 8.5-11 ns per increment against 14-17.) */
+bool sched_may_spin(void) __attribute__((visibility("hidden")));
+
 #endif
