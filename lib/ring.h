@@ -63,6 +63,14 @@ static inline void ring_copy(void *dst, const void *src, size_t n)
     }
 }
 
+/* Exponential backoff after a lost CAS (as crossbeam's Backoff::spin):
+ * 1, 2, 4, ... up to 64 pauses. */
+static inline void ring_backoff(int step)
+{
+    for (int i = 0, n = 1 << (step < 6 ? step : 6); i < n; i++)
+        cpu_relax();
+}
+
 static inline struct ring_slot *ring_slot(const struct ring *r, uint64_t index)
 {
     return (struct ring_slot *)(r->slots + index * r->slot_size);
@@ -109,6 +117,9 @@ static inline int ring_push(struct ring *r, const void *elem)
                 atomic_store_explicit(&s->stamp, tail + 1, memory_order_release);
                 return RING_OK;
             }
+            /* Lost the slot to another producer: back off before the
+             * next try, so contending cores stop trading the line. */
+            ring_backoff(spins);
         } else if (stamp + r->one_lap == tail + 1) {
             /* The slot still holds last lap's value: full, unless a pop is
              * in flight (head moved but the stamp not yet). */
@@ -141,6 +152,7 @@ static inline int ring_pop(struct ring *r, void *elem)
                 atomic_store_explicit(&s->stamp, head + r->one_lap, memory_order_release);
                 return RING_OK;
             }
+            ring_backoff(spins);
         } else if (stamp == head) {
             /* Nothing pushed here this lap: empty, unless a push is in
              * flight (tail moved but the stamp not yet). */
