@@ -5,10 +5,16 @@
 
 void lock_slow(lock_t *l)
 {
-    for (int i = 0; i < 200; i++) {
+    /* Read the word between growing pauses: contending cores that retry
+     * at once only trade its cache line (B4, 4x4 tasks on an unbuffered
+     * channel: 380-455 -> 204-222 ns per message here). */
+    for (int i = 0, pause = 1; i < 40; i++) {
         if (atomic_load_explicit(&l->word, memory_order_relaxed) == 0 && lock_try(l))
             return;
-        cpu_relax();
+        for (int k = 0; k < pause; k++)
+            cpu_relax();
+        if (pause < 32)
+            pause <<= 1;
     }
     /* Mark the lock contended (2) so the holder's release wakes us; if the
      * exchange finds it free we own it (still marked 2: one extra wake at
