@@ -3,7 +3,7 @@
 ## of suites has its own fragment.
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 TEST_LDADD = $(LDADD_CSP) $(CHECK_LIBS)
-EXTRA_DIST += tests/testutil.h
+EXTRA_DIST += tests/testutil.h tests/sanitized.h
 
 include $(srcdir)/tests/chan.mk
 include $(srcdir)/tests/sync.mk

@@ -24,16 +24,7 @@
 #define MS(x) ((int64_t)(x) * 1000000)
 #define SEC(x) ((int64_t)(x) * 1000000000)
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
+#include "sanitized.h"
 
 /* errno after a call that may park: see check_netpoll.c. */
 __attribute__((noinline)) static int errno_now(void)

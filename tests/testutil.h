@@ -32,18 +32,8 @@ static inline int run_suite(Suite *s)
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-/* Built with a sanitizer?  Tests then use smaller sizes (each step is
- * slower, and TSan's shadow memory per task is large). */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
+/* Built with a sanitizer?  (SANITIZED: see sanitized.h.) */
+#include "sanitized.h"
 
 /* ---- tasks and plain threads, waited for together ----------------------- */
 
