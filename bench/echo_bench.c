@@ -7,8 +7,9 @@
  *
  * Usage: echo_bench [--conns=1,100,10000] [--secs=S] [--warmup=S] [--size=B]
  *                   [--port=P] [--inproc] [--quick]
- *        echo_bench --server            listen on 127.0.0.1 (a free port),
+ *        echo_bench --server [--buf=B]  listen on 127.0.0.1 (a free port),
  *                                       print "port N", serve until killed
+ *                                       (reading into B bytes, default 4096)
  *        echo_bench --idle=N --port=P [--http] [--hold=S]
  *
  *   For each N it starts a fresh server process (this program with
@@ -160,10 +161,12 @@ static double cpu_seconds(pid_t pid)
 
 /* ---- the server ------------------------------------------------------------ */
 
+static size_t server_buf = MAX_SIZE;    /* --buf: the server's read buffer */
+
 static void echo_conn(void *arg)
 {
     int fd = *(int *)arg;
-    char buf[MAX_SIZE];
+    char buf[server_buf];           /* on the task's stack (Go's is on its heap) */
     for (;;) {
         ssize_t n = csp_read(fd, buf, sizeof buf, CSP_FOREVER);
         if (n <= 0 || csp_write(fd, buf, (size_t)n, CSP_FOREVER) != n)
@@ -528,7 +531,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: echo_bench [--conns=1,100,10000] [--secs=S] [--warmup=S] [--size=B]\n"
             "                  [--port=P] [--inproc] [--quick]\n"
-            "       echo_bench --server\n"
+            "       echo_bench --server [--buf=B]\n"
             "       echo_bench --idle=N --port=P [--http] [--hold=S]\n"
             "  env CSP_BENCH_SCALE=<factor> scales the durations (default 1)\n");
     exit(2);
@@ -578,6 +581,10 @@ int main(int argc, char **argv)
         } else if (!strncmp(a, "--size=", 7)) {
             B.size = (size_t)atol(a + 7);
             if (B.size == 0 || B.size > MAX_SIZE)
+                usage();
+        } else if (!strncmp(a, "--buf=", 6)) {
+            server_buf = (size_t)atol(a + 6);
+            if (server_buf == 0 || server_buf > MAX_SIZE)
                 usage();
         } else if (!strncmp(a, "--port=", 7)) {
             m.port = atoi(a + 7);

@@ -22,12 +22,24 @@
  * (and the waiter wakes itself); an event before the look was seen by the
  * look itself.  A moved counter may be stale (the data was consumed by
  * somebody else since): the caller retries its I/O and waits again, which
- * costs a loop, never a lost wake-up.  So a wait costs the failed I/O call
- * and one epoll_ctl, without any poll(2).  Why a per-record counter read
- * outside the lock is enough: its modification order is total and a
- * thread's later read never sees an older value (read-read coherence), so
- * relaxed loads suffice; the lock orders everything else.  Callers without
- * a snapshot (none today) fall back to a poll(2) re-check after arming.
+ * costs a loop, never a lost wake-up; counters that moved for the file
+ * that had the number before are stale in the same harmless way.  So a
+ * wait costs the failed I/O call and one epoll_ctl, without any poll(2).
+ *
+ * Memory orders.  The counters are only added to under the record's lock
+ * (relaxed RMW: the lock's release/acquire orders them with the waiter
+ * list), and read relaxed: the snapshot outside the lock, the comparison
+ * under it.  That is enough because (1) the counter's modification order
+ * is total and a thread's later read never returns an older value than
+ * its earlier one (read-read coherence), so the comparison sees at least
+ * the snapshot; (2) the lock decides which of the poller's critical
+ * section and the waiter's comes first, and the later one sees the
+ * earlier one's writes; (3) the snapshot cannot already contain an
+ * increment for an event that came after the look: that event is caused
+ * by something after the look's system call returned, and the snapshot
+ * was read before that call (a system call is a full barrier).  Callers
+ * without a snapshot (none today) fall back to a poll(2) re-check after
+ * arming.
  *
  * The winner of the waiter's claim word (waiter.h) wakes it: the poller,
  * the waiter itself (counter moved, or a file epoll cannot watch), the
@@ -43,7 +55,12 @@
  * very file is registered (epoll keys on the file and the number), and a
  * successful add means a new file (or the first wait), whose O_NONBLOCK is
  * then set and whose present readiness the kernel reports at once (the
- * kernel drops closed files from the set by itself).  Socket I/O passes
+ * kernel drops closed files from the set by itself).  A file epoll
+ * refuses with EPERM (a regular file) is always ready: the wait ends at
+ * once; any other failure to register (EBADF, ENOMEM, ENOSPC) ends it
+ * with that error rather than waiting for an event that cannot come.
+ * csp_fd_wait and csp_connect, which must not answer from a stale event,
+ * confirm a wake-up with poll(2) and wait again.  Socket I/O passes
  * MSG_DONTWAIT, so it never blocks whatever the file's flags; other files
  * get their O_NONBLOCK checked on every call.  The record's is_socket is
  * only a hint for which call to try first, and the counters only ever
@@ -55,6 +72,12 @@
  * a record is published into a slot with a release store after it is
  * initialised.  A reader that finds no record in its (possibly old) table
  * looks again under the table lock.  Records are never freed.
+ *
+ * The portable backend (no epoll) rebuilds its poll(2) set from the
+ * waiters nobody has completed yet; a waiter that arms and csp_fd_close
+ * wake it through its pipe (a poll in progress holds a reference to each
+ * file in its set, so a socket closed under it would not even send its
+ * FIN until that poll returned).
  */
 #include "netpoll.h"
 #include "lock.h"

@@ -3,8 +3,9 @@
 // run side by side with it by bench/compare-io.
 //
 // Usage: echo [--conns=1,100,10000] [--secs=S] [--warmup=S] [--size=B] [--port=P]
-//        echo --server                     listen on 127.0.0.1 (a free port),
+//        echo --server [--buf=B]           listen on 127.0.0.1 (a free port),
 //                                          print "port N", serve until killed
+//                                          (reading into B bytes, default 4096)
 //        echo --idle=N --port=P [--http] [--hold=S]
 //
 // For each N it starts a fresh server process (this program with
@@ -20,7 +21,7 @@
 // (one line; C is the CPU time of client and server processes during the
 // measured period per round trip, from /proc/PID/stat, as in echo_bench.c)
 // The server is one goroutine per connection: Read into a buffer of 4096
-// bytes, Write what came.  A wrong byte or failed call exits 1.  --idle
+// bytes (--buf), Write what came.  A wrong byte or failed call exits 1.  --idle
 // opens N connections, does one round trip on each (an echo, or with
 // --http one GET / keep-alive request), prints "ready N" and keeps them open
 // until killed (at most --hold seconds).
@@ -115,8 +116,10 @@ func cpuSeconds(pid int) float64 {
 
 // ---- the server ----
 
+var serverBuf = maxSize // --buf: the server's read buffer
+
 func echoConn(c net.Conn) {
-	buf := make([]byte, maxSize)
+	buf := make([]byte, serverBuf)
 	for {
 		n, err := c.Read(buf)
 		if err != nil {
@@ -398,7 +401,7 @@ func idleMain(conns int, hold float64) {
 
 func usage() {
 	fmt.Fprintf(os.Stderr, "usage: echo [--conns=1,100,10000] [--secs=S] [--warmup=S] [--size=B] [--port=P]\n"+
-		"       echo --server\n"+
+		"       echo --server [--buf=B]\n"+
 		"       echo --idle=N --port=P [--http] [--hold=S]\n")
 	os.Exit(2)
 }
@@ -449,6 +452,11 @@ func main() {
 		case strings.HasPrefix(a, "--size="):
 			size = atoi(a[7:])
 			if size <= 0 || size > maxSize {
+				usage()
+			}
+		case strings.HasPrefix(a, "--buf="):
+			serverBuf = atoi(a[6:])
+			if serverBuf <= 0 || serverBuf > maxSize {
 				usage()
 			}
 		case strings.HasPrefix(a, "--port="):
