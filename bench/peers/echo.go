@@ -2,11 +2,13 @@
 // net: the Go twin of bench/echo_bench.c, same options, same output lines,
 // run side by side with it by bench/compare-io.
 //
-// Usage: echo [--conns=1,100,10000] [--secs=S] [--warmup=S] [--size=B] [--port=P]
-//        echo --server [--buf=B]           listen on 127.0.0.1 (a free port),
-//                                          print "port N", serve until killed
-//                                          (reading into B bytes, default 4096)
-//        echo --idle=N --port=P [--http] [--hold=S]
+// Usage:
+//
+//	echo [--conns=1,100,10000] [--secs=S] [--warmup=S] [--size=B] [--port=P]
+//	echo --server [--buf=B]           listen on 127.0.0.1 (a free port),
+//	                                  print "port N", serve until killed
+//	                                  (reading into B bytes, default 4096)
+//	echo --idle=N --port=P [--http] [--hold=S]
 //
 // For each N it starts a fresh server process (this program with
 // --server, or uses the one on --port=P), opens N connections (a goroutine
