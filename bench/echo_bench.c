@@ -338,7 +338,10 @@ static void client(void *arg)
         return;
     }
     csp_recv(B.start, NULL);                /* EPIPE once closed: go */
-    for (uint64_t seq = 0; atomic_load_explicit(&B.phase, memory_order_relaxed) != STOP; seq++) {
+    /* At least one round trip each, however late the task ran: the quick
+     * run of make check checks every connection, even on a loaded machine. */
+    for (uint64_t seq = 0; seq == 0 || atomic_load_explicit(&B.phase, memory_order_relaxed) != STOP;
+         seq++) {
         fill(out, B.size, id, seq);
         int64_t t0 = csp_now();
         if (csp_write(fd, out, B.size, csp_deadline(SEC(60))) != (ssize_t)B.size) {
@@ -364,6 +367,7 @@ struct run {
     long conns;
     double secs, warmup;
     bool inproc;
+    bool quick;         /* checks content only: no minimum of round trips */
 };
 
 static void one_run(const struct run *r, int ext_port)
@@ -419,7 +423,7 @@ static void one_run(const struct run *r, int ext_port)
     uint64_t total = 0;
     for (unsigned b = 0; b < NBUCKETS; b++)
         total += atomic_load(&hist[b]);
-    if (total == 0) {
+    if (total == 0 && !r->quick) {
         fprintf(stderr, "echo_bench: no round trip completed with %ld connections\n", r->conns);
         exit(1);
     }
@@ -427,7 +431,8 @@ static void one_run(const struct run *r, int ext_port)
     printf("echo conns=%ld size=%zu secs=%.3f round_trips=%llu rtt_per_s=%.0f p50_us=%.1f "
            "p99_us=%.1f cpu_us_per_rt=%.2f\n",
            r->conns, B.size, wall, (unsigned long long)total, (double)total / wall,
-           quantile_us(total, 0.50), quantile_us(total, 0.99), (cpu1 - cpu0) * 1e6 / (double)total);
+           quantile_us(total, 0.50), quantile_us(total, 0.99),
+           total ? (cpu1 - cpu0) * 1e6 / (double)total : 0.0);
     fflush(stdout);
 }
 
@@ -602,6 +607,7 @@ int main(int argc, char **argv)
         m.r.secs = 0.2;
         m.r.warmup = 0.05;
         m.r.inproc = true;
+        m.r.quick = true;
         scale = 1;
     }
     m.r.secs *= scale;

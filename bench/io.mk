@@ -23,9 +23,10 @@ CLEANFILES += bench/echo_bench$(EXEEXT)
 EXTRA_DIST += bench/compare-io bench/peers/echo.go bench/peers/http.go
 
 # Runs from the build directory; compare-io builds the Go peers itself.
+# COMPARE_IO_ARGS passes options, e.g. make bench-io COMPARE_IO_ARGS="-n 1".
 bench-io: bench/echo_bench$(EXEEXT) examples/httpd$(EXEEXT)
 	@case " $(CFLAGS) " in *" -O0 "*|*" -O0"*) \
 	  echo "bench-io: warning: libcsp was configured with CFLAGS='$(CFLAGS)'; configure with -O2 for real numbers" >&2;; esac
-	$(SHELL) $(srcdir)/bench/compare-io --bin-dir .
+	bash $(srcdir)/bench/compare-io --bin-dir . $(COMPARE_IO_ARGS)
 
 .PHONY: bench-io

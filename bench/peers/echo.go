@@ -243,7 +243,8 @@ func client(id int, connected, finished *sync.WaitGroup, start chan struct{}) {
 	<-start
 	out := make([]byte, size)
 	in := make([]byte, size)
-	for seq := uint64(0); atomic.LoadInt32(&phase) != stop; seq++ {
+	// At least one round trip each, however late the goroutine ran (as in C).
+	for seq := uint64(0); seq == 0 || atomic.LoadInt32(&phase) != stop; seq++ {
 		fill(out, id, seq)
 		t0 := time.Now()
 		if _, err := c.Write(out); err != nil {
