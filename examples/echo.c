@@ -287,6 +287,7 @@ struct test {
     _Atomic int failures;
     csp_waitgroup clients;
     csp_chan *shutdown_seen;     /* the long client waits on it */
+    csp_chan *long_ready;        /* closed once the long client is served */
 };
 
 #define CHECK(t, cond, ...)                                                    \
@@ -379,6 +380,10 @@ static void long_client(void *arg)
     struct test *t = arg;
     int fd = dial(t);
     CHECK(t, fd >= 0, "long client: connect");
+    /* One echo before the signal, so the server has surely accepted us. */
+    if (fd >= 0)
+        CHECK(t, round_trip(fd, "hello", 5), "long client: first echo");
+    csp_close(t->long_ready);
     if (fd >= 0) {
         /* Keep the connection busy until the shutdown has begun (the
          * channel is closed then), and go on talking after it. */
@@ -430,8 +435,11 @@ static void selftest_main(void *arg)
 
     /* 2. SIGINT with a connection open. */
     csp_wg_add(&t.clients, 1);
+    t.long_ready = csp_chan_make(0, 0);
     csp_go(long_client, &t);
-    csp_sleep(MS(50));
+    /* Signal only once the long client's connection is being served (a
+     * fixed sleep here failed on a machine busy enough to delay it). */
+    csp_recv(t.long_ready, NULL);
     raise(SIGINT);
     /* The accept loop stops: a new connection is refused soon. */
     int refused = 0;
@@ -457,6 +465,7 @@ static void selftest_main(void *arg)
     printf("echo selftest: shutdown stopped accepting; the open connection finished\n");
     server_finish(s);
     csp_chan_release(t.shutdown_seen);
+    csp_chan_release(t.long_ready);
     free(s);
     o->status = atomic_load(&t.failures) ? 1 : 0;
 }

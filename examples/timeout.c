@@ -352,8 +352,14 @@ static void selftest_main(void *arg)
             CHECK(s.rep[k][i].outcome == CANCELLED && s.rep[k][i].why == ETIMEDOUT,
                   "expired search: %s replica %d not cancelled by the deadline", kind_name[k], i);
     }
-    /* Every replica task has exited: the dump shows only this task. */
+    /* Every replica task has exited: the dump shows only this task.  (A
+     * replica that has just said it is done may still be returning from
+     * its function: give stragglers a moment.) */
     int live = count_live_tasks();
+    for (int i = 0; i < 100 && live != 1; i++) {
+        csp_sleep(MS(10));
+        live = count_live_tasks();
+    }
     CHECK(live == 1, "%d live tasks after the searches, want 1", live);
     printf("timeout selftest: 42 searches: %d answers, %d timeouts, %d replicas cancelled, "
            "%d answered too late\n", answered, timedout, cancelled, late);

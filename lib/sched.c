@@ -53,8 +53,8 @@
 #endif
 
 #define RQ_SIZE      256
-#define SPIN_ROUNDS  8
-#define SPIN_PAUSES  64
+#define SPIN_ROUNDS  16   /* looks for work before an idle worker sleeps */
+#define SPIN_PAUSES  32   /* pauses between two looks */
 
 struct worker {
     /* Owner-mostly fields. */
@@ -116,6 +116,7 @@ static struct runtime {
 static pthread_mutex_t rt_mu = PTHREAD_MUTEX_INITIALIZER;
 static TLS_IE struct worker *tls_worker;
 static TLS_IE bool tls_run_caller;    /* the thread inside csp_run/stop */
+static TLS_IE bool tls_lib_thread;    /* a worker, the timer or the poller */
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -155,7 +156,10 @@ bool sched_may_spin(void)
 
 void sched_note_foreign(void)
 {
-    if (tls_run_caller || tls_worker || on_timer_thread())
+    /* The library's own threads (the poller waking a task whose
+     * descriptor became ready, the timer) are not outside help: counting
+     * them would switch deadlock detection off for the rest of the run. */
+    if (tls_run_caller || tls_worker || tls_lib_thread)
         return;
     if (!atomic_load_explicit(&rt.foreign, memory_order_relaxed))
         atomic_store_explicit(&rt.foreign, true, memory_order_seq_cst);
@@ -450,7 +454,7 @@ void task_ready(struct task *t)
                       (unsigned long long)t->id, s);
         }
     }
-    if (!tls_worker && !on_timer_thread())
+    if (!tls_worker && !tls_lib_thread)
         sched_note_foreign();
     atomic_fetch_sub_explicit(&rt.nparked, 1, memory_order_relaxed);
     enqueue(t, true);
@@ -597,12 +601,19 @@ static struct task *find_runnable(struct worker *w)
             }
         }
         if (w->spinning) {
+            /* Short, even pauses between looks: a task made runnable by
+             * the poller or the timer waits at most one pause for us
+             * (growing pauses once left it waiting ~300 us), and the
+             * whole spin stays ~20 us.  Another worker's runnext is
+             * taken only in the second half, after a grace period in
+             * which its owner may still run it (as Go's stealing waits
+             * on a running victim's runnext). */
             for (int r = 0; r < SPIN_ROUNDS; r++) {
-                if ((t = steal_any(w, r == SPIN_ROUNDS - 1)))
+                if ((t = steal_any(w, r >= SPIN_ROUNDS / 2)))
                     goto found;
                 if ((t = gq_get(w, RQ_SIZE / 2)))
                     goto found;
-                for (int k = 0; k < SPIN_PAUSES << r; k++)
+                for (int k = 0; k < SPIN_PAUSES; k++)
                     cpu_relax();
             }
             w->spinning = false;
@@ -712,6 +723,7 @@ static long my_tid(void)
 
 void sched_lib_thread(bool enter)
 {
+    tls_lib_thread = enter;
     long t = my_tid();
     lock_acquire(&tid_lock);
     if (enter) {

@@ -590,6 +590,46 @@ START_TEST(test_not_reported_io_wait)
 }
 END_TEST
 
+/* ---- reported after the poller woke a task ------------------------------------ */
+
+static int io_pipe[2];
+
+static void pipe_writer(void *arg)
+{
+    (void)arg;
+    csp_sleep(20 * 1000000LL);
+    char c = 'x';
+    EXPECT(csp_write(io_pipe[1], &c, 1, CSP_FOREVER) == 1);
+}
+
+static void io_then_stuck_main(void *arg)
+{
+    (void)arg;
+    EXPECT(csp_go(pipe_writer, NULL) == 0);
+    char c;
+    /* Parks until the poller sees the byte and wakes us. */
+    EXPECT(csp_read(io_pipe[0], &c, 1, CSP_FOREVER) == 1);
+    int v;
+    csp_recv(chan_a, &v);       /* nobody sends: for good */
+    _exit(CX_BAD);
+}
+
+static int child_io_then_stuck(void)
+{
+    chan_a = csp_chan_make(sizeof(int), 0);
+    EXPECT(pipe(io_pipe) == 0);
+    return (run_result(csp_run(io_then_stuck_main, NULL)));
+}
+
+/* A task woken by the poller (its descriptor became readable) is woken by
+ * the library, not by an outside thread: once it then parks for good,
+ * the deadlock is still reported. */
+START_TEST(test_reported_after_io_wake)
+{
+    expect_deadlock(child_io_then_stuck);
+}
+END_TEST
+
 static Suite *deadlock_suite(void)
 {
     Suite *s = suite_create("deadlock");
@@ -605,6 +645,7 @@ static Suite *deadlock_suite(void)
     tcase_add_test(tc, test_run_again_after_report);
     tcase_add_test(tc, test_stop_reports_deadlock);
     tcase_add_test(tc, test_stop_from_task);
+    tcase_add_test(tc, test_reported_after_io_wake);
     suite_add_tcase(s, tc);
 
     TCase *no = tcase_create("not-reported");
