@@ -53,7 +53,7 @@
 #endif
 
 #define RQ_SIZE      256
-#define SPIN_ROUNDS  16   /* looks for work before an idle worker sleeps */
+#define SPIN_ROUNDS  64   /* looks for work before an idle worker sleeps */
 #define SPIN_PAUSES  32   /* pauses between two looks */
 
 struct worker {
@@ -604,7 +604,8 @@ static struct task *find_runnable(struct worker *w)
             /* Short, even pauses between looks: a task made runnable by
              * the poller or the timer waits at most one pause for us
              * (growing pauses once left it waiting ~300 us), and the
-             * whole spin stays ~20 us.  Another worker's runnext is
+             * whole spin stays ~80 us (shorter spins made B2's wakers pay
+             * a futex wake per hand-off).  Another worker's runnext is
              * taken only in the second half, after a grace period in
              * which its owner may still run it (as Go's stealing waits
              * on a running victim's runnext). */
