@@ -422,13 +422,13 @@ static void m_wake_remote_idle(void) { m_wake(WAKE_REMOTE_IDLE, 1000, "wake_remo
 
 /* ---- context create + cancel ---------------------------------------------------- */
 
-static void ctx_main(void *arg)
+/* Creates and cancels c->n children of parent. */
+static void cancel_loop(struct common *c, csp_ctx *parent)
 {
-    struct common *c = arg;
     long cancelled = 0;
     int64_t start = csp_now();
     for (long i = 0; i < c->n; i++) {
-        csp_ctx *ctx = csp_ctx_with_cancel(csp_ctx_background());
+        csp_ctx *ctx = csp_ctx_with_cancel(parent);
         CHECK(ctx != NULL, "csp_ctx_with_cancel: %s", strerror(errno));
         csp_ctx_cancel(ctx);
         cancelled += csp_ctx_err(ctx) == ECANCELED;
@@ -436,6 +436,11 @@ static void ctx_main(void *arg)
     }
     c->ns = csp_now() - start;
     c->count = cancelled;
+}
+
+static void ctx_main(void *arg)
+{
+    cancel_loop(arg, csp_ctx_background());
 }
 
 static void m_ctx_cancel(void)
@@ -450,20 +455,9 @@ static void m_ctx_cancel(void)
  * creation and unlinked on release (Go's WithCancel(parent) + cancel()). */
 static void ctx_child_main(void *arg)
 {
-    struct common *c = arg;
-    long cancelled = 0;
     csp_ctx *parent = csp_ctx_with_cancel(csp_ctx_background());
     CHECK(parent != NULL, "csp_ctx_with_cancel: %s", strerror(errno));
-    int64_t start = csp_now();
-    for (long i = 0; i < c->n; i++) {
-        csp_ctx *ctx = csp_ctx_with_cancel(parent);
-        CHECK(ctx != NULL, "csp_ctx_with_cancel: %s", strerror(errno));
-        csp_ctx_cancel(ctx);
-        cancelled += csp_ctx_err(ctx) == ECANCELED;
-        csp_ctx_release(ctx);
-    }
-    c->ns = csp_now() - start;
-    c->count = cancelled;
+    cancel_loop(arg, parent);
     csp_ctx_release(parent);
 }
 

@@ -31,7 +31,10 @@
  * the queue cannot empty before this unlock dequeues its waiter.
  *
  * Memory order: lock is acquire, unlock is release (the CAS that clears
- * LOCKED, or the hand-off CAS): unlock n happens before lock n+1.  The
+ * LOCKED, or the hand-off CAS): unlock n happens before lock n+1.  A
+ * waiter given the lock by hand-off reads no word: it acquires through
+ * the wake (the claim CAS and the park protocol, park.c), which the
+ * unlocker performs after its critical section.  The
  * other bit changes are relaxed: they carry no data; the bucket lock
  * orders the queue.
  */

@@ -885,17 +885,20 @@ static struct fd_rec *io_rec(int fd, uint32_t snap[2])
     return rec_get(fd);
 }
 
+/* The start of every I/O call: a valid number and a running poller;
+ * false with errno set otherwise. */
+static bool io_begin(int fd)
+{
+    int e = fd < 0 ? EBADF : netpoll_enter();
+    if (e)
+        set_errno(e);
+    return e == 0;
+}
+
 CSP_API ssize_t csp_read(int fd, void *buf, size_t n, int64_t deadline)
 {
-    if (fd < 0) {
-        set_errno(EBADF);
+    if (!io_begin(fd))
         return -1;
-    }
-    int pe = netpoll_enter();
-    if (pe) {
-        set_errno(pe);
-        return -1;
-    }
     uint32_t snap[2];
     struct fd_rec *r = io_rec(fd, snap);
     for (;;) {
@@ -915,15 +918,8 @@ CSP_API ssize_t csp_read(int fd, void *buf, size_t n, int64_t deadline)
 
 CSP_API ssize_t csp_write(int fd, const void *buf, size_t n, int64_t deadline)
 {
-    if (fd < 0) {
-        set_errno(EBADF);
+    if (!io_begin(fd))
         return -1;
-    }
-    int pe = netpoll_enter();
-    if (pe) {
-        set_errno(pe);
-        return -1;
-    }
     uint32_t snap[2];
     struct fd_rec *r = io_rec(fd, snap);
     size_t done = 0;
@@ -947,15 +943,8 @@ CSP_API ssize_t csp_write(int fd, const void *buf, size_t n, int64_t deadline)
 
 CSP_API int csp_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int64_t deadline)
 {
-    if (fd < 0) {
-        set_errno(EBADF);
+    if (!io_begin(fd))
         return -1;
-    }
-    int pe = netpoll_enter();
-    if (pe) {
-        set_errno(pe);
-        return -1;
-    }
     /* Every time: accept4 would block on a blocking listener (see the top). */
     set_nonblock(fd);
     uint32_t snap[2];
@@ -989,15 +978,8 @@ CSP_API int csp_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int64_
 
 CSP_API int csp_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, int64_t deadline)
 {
-    if (fd < 0) {
-        set_errno(EBADF);
+    if (!io_begin(fd))
         return -1;
-    }
-    int pe = netpoll_enter();
-    if (pe) {
-        set_errno(pe);
-        return -1;
-    }
     set_nonblock(fd);
     uint32_t snap[2];
     struct fd_rec *r = io_rec(fd, snap);
