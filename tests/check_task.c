@@ -950,6 +950,12 @@ START_TEST(test_stack_overflow)
     int st = run_child_stderr(overflow_child, err, sizeof err);
     REQUIRE_MSG(!(WIFEXITED(st) && WEXITSTATUS(st) == 0), "overflow went unnoticed; stderr: \"%.500s\"", err);
     REQUIRE_MSG(!WIFEXITED(st) || WEXITSTATUS(st) != 3, "csp_start failed");
+    /* Without guard pages the overflow has already written into the slot
+     * below before the check at the next switch can see it; a crash from
+     * that corruption may come first (seen once under qemu-user).  Dying
+     * is still noticing; only the guard page promises the message. */
+    if (!overflow_guard && WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV)
+        return;
     REQUIRE_MSG(strstr(err, "csp: task stack overflow") != NULL,
                   "no overflow message; stderr: \"%.500s\"", err);
 }
